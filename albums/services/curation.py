@@ -1,0 +1,62 @@
+"""Writes on albums and images used by the admin, pages and API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from albums.models import Album, AlbumImage, Image
+from albums.services.files import image_files_delete
+from imagineer.errors import field_error
+
+
+@transaction.atomic
+def album_create(
+    *, name: str, source_type: str = Album.SourceType.MANUAL, description: str = "", created_by: Any = None
+) -> Album:
+    if not name or not name.strip():
+        raise field_error("name", "Give the album a name.")
+    return Album.objects.create(
+        name=name.strip(),
+        slug=Album.unique_slug(name),
+        source_type=source_type,
+        description=description,
+        created_by=created_by,
+    )
+
+
+@transaction.atomic
+def album_add_images(*, album: Album, images: Iterable[Image]) -> int:
+    """Append images to the end of an album, skipping those already in it. Returns how many were added."""
+    Album.objects.select_for_update().filter(pk=album.pk).first()
+    present = set(album.memberships.values_list("image_id", flat=True))
+    next_position = (album.memberships.aggregate(top=Max("position"))["top"] or 0) + 1
+    new = []
+    for image in images:
+        if image.pk in present:
+            continue
+        present.add(image.pk)
+        new.append(AlbumImage(album=album, image=image, position=next_position))
+        next_position += 1
+    AlbumImage.objects.bulk_create(new)
+    return len(new)
+
+
+@transaction.atomic
+def album_remove_images(*, album: Album, images: Iterable[Image]) -> int:
+    deleted, _ = AlbumImage.objects.filter(album=album, image__in=[image.pk for image in images]).delete()
+    return deleted
+
+
+def image_set_nsfw(*, images: Iterable[Image], is_nsfw: bool) -> int:
+    return Image.objects.filter(pk__in=[image.pk for image in images]).update(is_nsfw=is_nsfw)
+
+
+def image_delete(*, image: Image) -> None:
+    """Delete the row, then its files once the deletion has committed."""
+    snapshot = Image(pk=image.pk, file=image.file.name, sha256=image.sha256)
+    image.delete()
+    transaction.on_commit(lambda: image_files_delete(snapshot))

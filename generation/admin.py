@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, GenerationJob, Lora
+from generation.services.templates import csv_parse, csv_render, template_preview, template_validate
+from imagineer.errors import ApplicationError
+
+
+class BatchTemplateForm(forms.ModelForm):
+    """Rows come from an uploaded CSV file or from the editable CSV text, never raw JSON."""
+
+    csv_file = forms.FileField(
+        required=False,
+        label="CSV file",
+        help_text="Upload a CSV (UTF-8, header line first) to replace the rows.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    csv_text = forms.CharField(
+        required=False,
+        label="Rows as CSV",
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 120, "spellcheck": "false", "class": "vLargeTextField"}),
+        help_text="Edit the rows here, header line first. Ignored when a CSV file is uploaded.",
+    )
+
+    class Meta:
+        model = BatchTemplate
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "is_builtin",
+            "base_prompt",
+            "prompt_template",
+            "style_suffix",
+            "negative_prompt",
+            "example_theme",
+            "width",
+            "height",
+            "steps",
+            "guidance_scale",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.columns:
+            self.fields["csv_text"].initial = csv_render(self.instance.columns, self.instance.csv_data)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload = cleaned.get("csv_file")
+        try:
+            if upload:
+                parsed = csv_parse(upload.read(), field="csv_file")
+            elif cleaned.get("csv_text", "").strip():
+                parsed = csv_parse(cleaned["csv_text"], field="csv_text")
+            else:
+                raise ApplicationError(
+                    "Upload a CSV file or write the rows.",
+                    fields={"csv_file": ["Upload a CSV file or write the rows as CSV text."]},
+                )
+        except ApplicationError as exc:
+            for field, messages in exc.fields.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+            return cleaned
+        self.instance.columns = parsed.columns
+        self.instance.csv_data = parsed.rows
+        if "prompt_template" in cleaned:
+            try:
+                template_validate(
+                    columns=parsed.columns,
+                    rows=parsed.rows,
+                    base_prompt=cleaned.get("base_prompt", ""),
+                    prompt_template=cleaned["prompt_template"],
+                    style_suffix=cleaned.get("style_suffix", ""),
+                    example_theme=cleaned.get("example_theme", ""),
+                )
+            except ApplicationError as exc:
+                for field, messages in exc.fields.items():
+                    target = field if field in self.fields else None
+                    if field == "csv_file" and not upload:
+                        target = "csv_text"
+                    for message in messages:
+                        self.add_error(target, message)
+        return cleaned
+
+
+class BatchTemplateLoraInline(admin.TabularInline):
+    model = BatchTemplateLora
+    extra = 0
+    fields = ["position", "lora", "weight"]
+    ordering = ["position", "id"]
+    autocomplete_fields = ["lora"]
+
+
+@admin.register(BatchTemplate)
+class BatchTemplateAdmin(admin.ModelAdmin):
+    form = BatchTemplateForm
+    list_display = ["name", "row_count_display", "size_display", "steps", "is_builtin", "updated_at"]
+    list_filter = ["is_builtin"]
+    search_fields = ["name", "description", "prompt_template"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["columns_display", "prompt_preview"]
+    inlines = [BatchTemplateLoraInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "is_builtin"]}),
+        ("Rows", {"fields": ["csv_file", "csv_text", "columns_display"]}),
+        (
+            "Prompt",
+            {
+                "fields": [
+                    "base_prompt",
+                    "prompt_template",
+                    "style_suffix",
+                    "negative_prompt",
+                    "example_theme",
+                    "prompt_preview",
+                ],
+                "description": "Prompts are built as [base prompt], [theme], [row via template], [style suffix].",
+            },
+        ),
+        ("Generation", {"fields": [("width", "height"), ("steps", "guidance_scale")]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("created_by")
+
+    @admin.display(description="Rows")
+    def row_count_display(self, obj: BatchTemplate) -> int:
+        return obj.row_count
+
+    @admin.display(description="Size")
+    def size_display(self, obj: BatchTemplate) -> str:
+        return f"{obj.width}×{obj.height}"
+
+    @admin.display(description="Columns")
+    def columns_display(self, obj: BatchTemplate) -> str:
+        if not obj.columns:
+            return "—"
+        return format_html_join(" ", "<code>{{{}}}</code>", ((name,) for name in obj.columns))
+
+    @admin.display(description="Preview (example theme, first rows)")
+    def prompt_preview(self, obj: BatchTemplate) -> str:
+        if not obj.pk or not obj.csv_data:
+            return "Save the template to see its prompts."
+        rows = format_html_join("", "<li><strong>Row {}</strong>: {}</li>", template_preview(obj, limit=5))
+        return format_html("<ol class='prompt-preview' style='margin:0;padding-left:1rem'>{}</ol>", rows)
+
+    def save_model(self, request: HttpRequest, obj: BatchTemplate, form: forms.ModelForm, change: bool) -> None:
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Lora)
+class LoraAdmin(admin.ModelAdmin):
+    list_display = ["name", "base", "rank", "default_weight", "source", "file_size", "created_at"]
+    list_filter = ["base", "source"]
+    search_fields = ["name", "trigger_words", "sha256", "file"]
+    readonly_fields = ["sha256", "file_size", "base", "rank", "alpha", "file", "source", "created_at", "updated_at"]
+
+
+class GenerationJobInline(admin.TabularInline):
+    model = GenerationJob
+    extra = 0
+    can_delete = False
+    fields = ["row_index", "status", "seed", "prompt", "error", "result_image"]
+    readonly_fields = fields
+    ordering = ["row_index"]
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BatchGenerationRun)
+class BatchGenerationRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "template", "theme", "status", "completed_items", "failed_items", "total_items", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["theme", "template__name", "album__name"]
+    list_select_related = ["template"]
+    readonly_fields = [field.name for field in BatchGenerationRun._meta.fields]
+    inlines = [GenerationJobInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "row_index", "status", "seed", "width", "height", "steps", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["prompt"]
+    readonly_fields = [field.name for field in GenerationJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,250 @@
+"""Templates, LoRAs, runs and jobs.
+
+Status transitions (written only by generation services, always with a conditional update
+so that a redelivered task cannot move a row backwards):
+
+    GenerationJob:      queued -> running -> succeeded | failed | cancelled
+                        queued -> cancelled
+                        failed | cancelled -> queued            (retry)
+    BatchGenerationRun: queued -> running -> completed | completed_with_errors | failed | cancelled
+                        queued -> cancelled
+                        completed_with_errors | failed | cancelled -> running   (retry)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+LORA_WEIGHT_MIN = Decimal("-2")
+LORA_WEIGHT_MAX = Decimal("2")
+SIZE_MIN, SIZE_MAX = 64, 2048
+STEPS_MIN, STEPS_MAX = 1, 150
+GUIDANCE_MIN, GUIDANCE_MAX = 0.0, 30.0
+
+
+def validate_multiple_of_8(value: int) -> None:
+    from django.core.exceptions import ValidationError
+
+    if value % 8:
+        raise ValidationError(f"{value} is not a multiple of 8; use {value - value % 8} or {value - value % 8 + 8}.")
+
+
+size_validators = [MinValueValidator(SIZE_MIN), MaxValueValidator(SIZE_MAX), validate_multiple_of_8]
+weight_validators = [MinValueValidator(LORA_WEIGHT_MIN), MaxValueValidator(LORA_WEIGHT_MAX)]
+
+
+class Lora(models.Model):
+    class Base(models.TextChoices):
+        SD15 = "sd15", "SD 1.x"
+        SD2 = "sd2", "SD 2.x"
+        SDXL = "sdxl", "SDXL"
+        UNKNOWN = "unknown", "Unknown"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        SCAN = "scan", "Scan of the LoRA folder"
+        TRAINING = "training", "Training"
+
+    name = models.CharField(max_length=200, unique=True)
+    # Path relative to LORA_ROOT.
+    file = models.CharField(max_length=500, unique=True)
+    sha256 = models.CharField(max_length=64, unique=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    base = models.CharField(max_length=16, choices=Base.choices, default=Base.UNKNOWN)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    alpha = models.FloatField(null=True, blank=True)
+    trigger_words = models.CharField(max_length=500, blank=True)
+    default_weight = models.DecimalField(
+        max_digits=4, decimal_places=2, default=Decimal("1.00"), validators=weight_validators
+    )
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "LoRA"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BatchTemplate(models.Model):
+    """A reusable recipe: CSV rows, a prompt template with {column} placeholders, style, LoRAs.
+
+    ``columns`` keeps the CSV header order (PostgreSQL's jsonb does not keep key order).
+    Validation lives in ``generation.services.templates`` (template_save, the admin form).
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    csv_data = models.JSONField(default=list, blank=True, help_text="The CSV rows, a list of {column: value}.")
+    base_prompt = models.TextField(blank=True)
+    prompt_template = models.TextField(help_text="Row text with {column} placeholders; {{ and }} are literal braces.")
+    style_suffix = models.TextField(blank=True)
+    negative_prompt = models.TextField(blank=True)
+    example_theme = models.CharField(max_length=300, blank=True)
+    width = models.PositiveIntegerField(default=512, validators=size_validators)
+    height = models.PositiveIntegerField(default=512, validators=size_validators)
+    steps = models.PositiveIntegerField(
+        default=25, validators=[MinValueValidator(STEPS_MIN), MaxValueValidator(STEPS_MAX)]
+    )
+    guidance_scale = models.FloatField(
+        default=8.0, validators=[MinValueValidator(GUIDANCE_MIN), MaxValueValidator(GUIDANCE_MAX)]
+    )
+    loras = models.ManyToManyField(Lora, through="BatchTemplateLora", related_name="templates", blank=True)
+    is_builtin = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_templates"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(width__gte=SIZE_MIN, width__lte=SIZE_MAX), name="template_width_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(height__gte=SIZE_MIN, height__lte=SIZE_MAX), name="template_height_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def row_count(self) -> int:
+        return len(self.csv_data)
+
+
+class BatchTemplateLora(models.Model):
+    """One entry of a template's ordered LoRA stack."""
+
+    template = models.ForeignKey(BatchTemplate, on_delete=models.CASCADE, related_name="lora_stack")
+    lora = models.ForeignKey(Lora, on_delete=models.PROTECT, related_name="template_entries")
+    weight = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1.00"), validators=weight_validators)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["template", "position", "id"]
+        verbose_name = "LoRA in stack"
+        constraints = [
+            models.UniqueConstraint(fields=["template", "lora"], name="template_lora_unique"),
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=-2, weight__lte=2), name="template_lora_weight_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lora} @ {self.weight}"
+
+
+class BatchGenerationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = frozenset({Status.COMPLETED, Status.COMPLETED_WITH_ERRORS, Status.FAILED, Status.CANCELLED})
+
+    template = models.ForeignKey(BatchTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    # The template as it was when the run started: later edits do not change a run.
+    template_snapshot = models.JSONField(default=dict, blank=True)
+    theme = models.CharField(max_length=500, blank=True)
+    overrides = models.JSONField(default=dict, blank=True)
+    album = models.ForeignKey(
+        "albums.Album", null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_runs"
+    )
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    total_items = models.PositiveIntegerField(default=0)
+    completed_items = models.PositiveIntegerField(default=0)
+    failed_items = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_runs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.template_snapshot.get('name', self.template)}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class GenerationJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+    run = models.ForeignKey(BatchGenerationRun, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    row_index = models.PositiveIntegerField(null=True, blank=True)
+    album = models.ForeignKey("albums.Album", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    prompt_parts = models.JSONField(default=dict, blank=True)
+    width = models.PositiveIntegerField(validators=size_validators)
+    height = models.PositiveIntegerField(validators=size_validators)
+    steps = models.PositiveIntegerField(validators=[MinValueValidator(STEPS_MIN), MaxValueValidator(STEPS_MAX)])
+    guidance_scale = models.FloatField(validators=[MinValueValidator(GUIDANCE_MIN), MaxValueValidator(GUIDANCE_MAX)])
+    seed = models.BigIntegerField(help_text="Always chosen and stored before the job runs.")
+    scheduler = models.CharField(max_length=64, blank=True)
+    # [{"name", "sha256", "weight"}], in stack order, as it was when the job was made.
+    lora_stack = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    current_step = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    result_image = models.OneToOneField(
+        "albums.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_job"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "row_index"], name="job_run_row_unique", condition=models.Q(run__isnull=False)
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED

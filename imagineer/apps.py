@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ImagineerConfig(AppConfig):
+    name = "imagineer"
+    verbose_name = "Imagineer"

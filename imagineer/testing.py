@@ -1,0 +1,135 @@
+"""Test helpers shared by every app: a real Celery worker process against the test database.
+
+Tests that use a worker need committed data (``@pytest.mark.django_db(transaction=True)``)
+and the ``celery_worker`` fixture from the root conftest:
+
+    def test_something(celery_worker):
+        worker = celery_worker("gpu")          # starts `celery worker -Q gpu`, waits until ready
+        ...
+        worker.kill()                          # SIGKILL, e.g. to test redelivery
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a worker subprocess needs to share the test's database, broker and files."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "imagineer.settings",
+            "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "LORA_ROOT": str(settings.LORA_ROOT),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if settings.IMAGINEER_MODEL:
+        env["IMAGINEER_MODEL"] = settings.IMAGINEER_MODEL
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    queues: str
+    log_path: Path
+    process: subprocess.Popen
+    _log_handle: object = field(repr=False, default=None)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Celery worker for {self.queues} exited early:\n{self.log()[-4000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"Celery worker for {self.queues} not ready after {timeout}s:\n{self.log()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._log_handle is not None:
+            self._log_handle.close()
+
+
+def worker_start(
+    queues: str,
+    *,
+    log_dir: Path,
+    concurrency: int = 1,
+    name: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> WorkerProcess:
+    log_path = log_dir / f"worker-{(name or queues).replace(',', '-')}-{time.monotonic_ns()}.log"
+    handle = log_path.open("wb")
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "imagineer",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{name or queues.replace(',', '-')}-{os.getpid()}-{time.monotonic_ns()}@%h",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=BASE_DIR,
+        env=worker_env(extra_env),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = WorkerProcess(queues=queues, log_path=log_path, process=process, _log_handle=handle)
+    if wait:
+        worker.wait_ready()
+    return worker
+
+
+def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"Timed out after {timeout}s waiting for {message}")

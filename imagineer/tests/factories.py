@@ -1,0 +1,129 @@
+"""factory_boy factories shared by every app's tests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from decimal import Decimal
+
+import factory
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from PIL import Image as PILImage
+
+from albums.models import Album, AlbumImage, Image
+from generation.models import BatchTemplate, BatchTemplateLora, Lora
+from labeling.models import Label
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw-test-123")
+
+
+class LoraFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lora
+
+    name = factory.Sequence(lambda n: f"lora-{n}")
+    file = factory.LazyAttribute(lambda o: f"{o.name}.safetensors")
+    sha256 = factory.Sequence(lambda n: hashlib.sha256(f"lora-{n}".encode()).hexdigest())
+    base = Lora.Base.SD15
+    rank = 4
+    default_weight = Decimal("0.80")
+
+
+class BatchTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BatchTemplate
+
+    name = factory.Sequence(lambda n: f"Template {n}")
+    slug = factory.Sequence(lambda n: f"template-{n}")
+    columns = factory.LazyFunction(lambda: ["sign", "element"])
+    csv_data = factory.LazyFunction(
+        lambda: [
+            {"sign": "Aries", "element": "fire"},
+            {"sign": "Taurus", "element": "earth"},
+            {"sign": "Gemini", "element": "air"},
+        ]
+    )
+    base_prompt = "a zodiac card"
+    prompt_template = "{sign}, {element} element"
+    style_suffix = "high detail"
+    example_theme = "art deco"
+    width = 64
+    height = 64
+    steps = 2
+
+
+class BatchTemplateLoraFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BatchTemplateLora
+
+    template = factory.SubFactory(BatchTemplateFactory)
+    lora = factory.SubFactory(LoraFactory)
+    weight = Decimal("0.60")
+
+
+class AlbumFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Album
+
+    name = factory.Sequence(lambda n: f"Album {n}")
+    slug = factory.Sequence(lambda n: f"album-{n}")
+    source_type = Album.SourceType.MANUAL
+
+
+def png_bytes(width: int = 32, height: int = 48, color: tuple[int, int, int] = (200, 40, 90)) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class ImageFactory(factory.django.DjangoModelFactory):
+    """An Image row with a real PNG file under MEDIA_ROOT."""
+
+    class Meta:
+        model = Image
+
+    width = 32
+    height = 48
+    prompt = factory.Sequence(lambda n: f"a test picture number {n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        color = kwargs.pop("color", (200, 40, 90))
+        data = png_bytes(kwargs["width"], kwargs["height"], color)
+        digest = hashlib.sha256(data + str(kwargs["prompt"]).encode()).hexdigest()
+        relative = f"outputs/test/{digest[:16]}.png"
+        path = settings.MEDIA_ROOT / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        kwargs.setdefault("file", relative)
+        kwargs.setdefault("sha256", digest)
+        kwargs.setdefault("file_size", len(data))
+        return super()._create(model_class, *args, **kwargs)
+
+
+class AlbumImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AlbumImage
+
+    album = factory.SubFactory(AlbumFactory)
+    image = factory.SubFactory(ImageFactory)
+    position = factory.Sequence(lambda n: n)
+
+
+class LabelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Label
+
+    image = factory.SubFactory(ImageFactory)
+    label_type = Label.LabelType.TAG
+    text = factory.Sequence(lambda n: f"tag{n}")
+    source = "manual"
