@@ -35,6 +35,10 @@ class Album(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("curate", "Can edit any template, album, image, label and LoRA"),
+            ("scrape", "Can scrape web images into albums"),
+        ]
 
     def __str__(self) -> str:
         return self.name

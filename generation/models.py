@@ -241,6 +241,7 @@ class GenerationJob(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["run", "status"])]
+        permissions = [("generate", "Can generate images (single jobs and batch runs)")]
 
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.status})"

@@ -33,6 +33,7 @@ class Label(models.Model):
     class Meta:
         ordering = ["image", "label_type", "id"]
         indexes = [models.Index(fields=["image", "label_type"]), models.Index(fields=["label_type", "text"])]
+        permissions = [("label", "Can run AI labeling on images and albums")]
 
     def __str__(self) -> str:
         return f"{self.label_type}: {self.text[:60]}"

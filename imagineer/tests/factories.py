@@ -25,6 +25,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     password = factory.PostGenerationMethodCall("set_password", "pw-test-123")
 
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        """UserFactory(role="creator") puts the user in that role group (default: viewer)."""
+        if create:
+            from imagineer.roles import user_set_role
+
+            user_set_role(user=self, role=extracted or "viewer")
+
 
 class LoraFactory(factory.django.DjangoModelFactory):
     class Meta:
