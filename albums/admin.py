@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -117,6 +118,7 @@ class ImageAdmin(admin.ModelAdmin):
     action_form = AlbumActionForm
     actions = ["mark_nsfw", "unmark_nsfw", "add_to_album", "remove_from_album", "delete_with_files"]
     list_per_page = 60
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Image], search_term: str):
         results, _may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -150,8 +152,11 @@ class ImageAdmin(admin.ModelAdmin):
         self.message_user(request, f"Unmarked NSFW on {count} image(s).", messages.SUCCESS)
 
     def _action_album(self, request: HttpRequest) -> Album | None:
-        form = AlbumActionForm(request.POST)
-        album = form.cleaned_data.get("album") if form.is_valid() else None
+        field = AlbumActionForm.base_fields["album"]
+        try:
+            album = field.clean(request.POST.get("album"))
+        except forms.ValidationError:
+            album = None
         if album is None:
             self.message_user(
                 request, "Choose an album in the 'Album' box next to the action, then run it again.", messages.ERROR
