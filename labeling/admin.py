@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labeling.models import Label
+from labeling.models import Label, LabelingJob
 
 
 @admin.register(Label)
@@ -10,3 +10,23 @@ class LabelAdmin(admin.ModelAdmin):
     search_fields = ["text"]
     raw_id_fields = ["image"]
     list_select_related = ["image"]
+
+
+@admin.register(LabelingJob)
+class LabelingJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "album",
+        "status",
+        "prompt_type",
+        "backend",
+        "total",
+        "done",
+        "failed",
+        "skipped",
+        "created_at",
+    ]
+    list_filter = ["status", "backend", "prompt_type"]
+    list_select_related = ["album", "created_by"]
+    raw_id_fields = ["album", "created_by"]
+    readonly_fields = ["total", "done", "failed", "skipped", "errors", "task_id", "started_at", "finished_at"]

@@ -1,0 +1,58 @@
+"""Reads for the API and the pages: job progress, labeler health, an image's labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from albums.models import Album, Image
+from labeling.backends import LabelError, labeler_get
+from labeling.models import Label, LabelingJob
+
+MAX_ERRORS_SHOWN = 50
+
+
+def labeling_job_progress(*, job: LabelingJob) -> dict[str, Any]:
+    processed = job.done + job.failed + job.skipped
+    return {
+        "id": job.pk,
+        "album_id": job.album_id,
+        "status": job.status,
+        "prompt_type": job.prompt_type,
+        "backend": job.backend,
+        "force": job.force,
+        "total": job.total,
+        "done": job.done,
+        "failed": job.failed,
+        "skipped": job.skipped,
+        "remaining": max(job.total - processed, 0),
+        "percent": round(100 * processed / job.total) if job.total else (100 if not job.is_active else 0),
+        "is_active": job.is_active,
+        "errors": list(job.errors[-MAX_ERRORS_SHOWN:]),
+        "task_id": job.task_id,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def album_labeling_job_latest(*, album: Album) -> LabelingJob | None:
+    return LabelingJob.objects.filter(album=album).order_by("-created_at", "-id").first()
+
+
+def labeling_jobs_list(*, album: Album | None = None) -> QuerySet[LabelingJob]:
+    jobs = LabelingJob.objects.select_related("album", "created_by")
+    return jobs.filter(album=album) if album is not None else jobs
+
+
+def image_labels(*, image: Image) -> QuerySet[Label]:
+    return Label.objects.filter(image=image).order_by("label_type", "source", "id")
+
+
+def labeler_health(*, backend: str | None = None) -> dict[str, Any]:
+    """Can the configured labeler work? ``backend``, ``engine_answers``, ``image_exists``, ``ok``."""
+    try:
+        return labeler_get(backend).health()
+    except LabelError as exc:
+        return {"backend": backend, "engine_answers": False, "image_exists": None, "ok": False, "detail": exc.message}

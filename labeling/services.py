@@ -1,0 +1,360 @@
+"""Labeling workflows: label one image now, enqueue one, label an album on the labeling queue.
+
+Labeling an image runs the slow labeler outside any transaction and then replaces that
+source's labels for that prompt type in one short transaction. Album jobs fan out one task
+per image, so the labeling worker's concurrency (``-c N``) is the number of containers that
+run at once; see :class:`labeling.models.LabelingJob` for the status transitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from albums.models import Album, AlbumImage, Image
+from albums.services.files import media_path
+from imagineer.errors import ApplicationError, field_error
+from imagineer.permissions import LABEL, ensure_can_act
+from labeling.backends import (
+    AI_SOURCES,
+    BACKENDS,
+    PROMPT_TYPES,
+    LabelError,
+    LabelResult,
+    TransientLabelError,
+    labeler_get,
+)
+from labeling.models import Label, LabelingJob, LabelingJobItem
+
+logger = logging.getLogger(__name__)
+
+# Per-image failures kept on the job row; the items keep every one.
+MAX_JOB_ERRORS = 200
+
+
+def _ensure_can_label(user: Any | None) -> None:
+    if user is not None:
+        ensure_can_act(user, LABEL)
+
+
+def prompt_type_validate(prompt_type: str) -> str:
+    if prompt_type not in PROMPT_TYPES:
+        raise field_error(
+            "prompt_type", f"Unknown prompt type {prompt_type!r}; choose one of {', '.join(PROMPT_TYPES)}."
+        )
+    return prompt_type
+
+
+def backend_validate(backend: str | None) -> str | None:
+    if backend is not None and backend not in BACKENDS:
+        raise field_error("backend", f"Unknown labeler {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    return backend
+
+
+def image_file_path(image: Image) -> Path:
+    try:
+        path = media_path(image.file.name)
+    except ValueError:
+        raise ApplicationError(f"Image {image.pk} points outside the media folder.", code="file_missing") from None
+    if not path.is_file():
+        raise ApplicationError(f"Image {image.pk}'s file {image.file.name} is missing.", code="file_missing")
+    return path
+
+
+def image_is_labelled(*, image: Image, prompt_type: str) -> bool:
+    """Has an AI labeler already labelled this image with this prompt type?"""
+    return Label.objects.filter(image=image, prompt_type=prompt_type, source__in=AI_SOURCES).exists()
+
+
+@transaction.atomic
+def labels_store(*, image: Image, result: LabelResult, created_by: Any | None = None) -> list[Label]:
+    """Replace this source's labels of this prompt type with ``result``; update the NSFW rating."""
+    Label.objects.filter(image=image, source=result.source, prompt_type=result.prompt_type).delete()
+    common = {"image": image, "source": result.source, "prompt_type": result.prompt_type, "created_by": created_by}
+    rows = [Label(label_type=Label.LabelType.CAPTION, text=result.caption, source_model=result.source_model, **common)]
+    rows += [
+        Label(
+            label_type=Label.LabelType.TAG,
+            text=tag,
+            source_model=result.tag_models.get(tag, result.source_model)[:120],
+            **common,
+        )
+        for tag in result.tags
+    ]
+    for row in rows:
+        row.source_model = row.source_model[:120]
+    labels = Label.objects.bulk_create(rows)
+    if result.nsfw_rating:
+        image.nsfw_rating = result.nsfw_rating
+        image.is_nsfw = result.nsfw_rating in Image.NSFW_RATINGS_BLURRED
+        image.save(update_fields=["nsfw_rating", "is_nsfw", "updated_at"])
+    return labels
+
+
+def _image_label(*, image: Image, prompt_type: str, backend: str | None, created_by: Any | None) -> LabelResult:
+    result = labeler_get(backend).label(image_file_path(image), prompt_type)
+    labels_store(image=image, result=result, created_by=created_by)
+    return result
+
+
+def image_label(
+    *, image: Image, prompt_type: str = "default", backend: str | None = None, user: Any | None = None
+) -> LabelResult:
+    """Label one image now (synchronously; the ``label_image`` task calls this)."""
+    _ensure_can_label(user)
+    prompt_type_validate(prompt_type)
+    backend_validate(backend)
+    return _image_label(image=image, prompt_type=prompt_type, backend=backend, created_by=user)
+
+
+def image_label_enqueue(
+    *,
+    image: Image,
+    prompt_type: str = "default",
+    force: bool = False,
+    user: Any | None = None,
+    backend: str | None = None,
+) -> str:
+    """Queue one image for labeling on the labeling queue; returns the Celery task id.
+
+    Without ``force`` an image that an AI labeler already labelled with this prompt type is
+    left as it is (the task reports ``skipped``).
+    """
+    from labeling.tasks import label_image
+
+    _ensure_can_label(user)
+    prompt_type_validate(prompt_type)
+    backend_validate(backend)
+    image_file_path(image)
+    task_id = str(uuid.uuid4())
+    kwargs = {
+        "image_id": image.pk,
+        "prompt_type": prompt_type,
+        "backend": backend,
+        "force": force,
+        "user_id": getattr(user, "pk", None),
+    }
+    transaction.on_commit(lambda: label_image.apply_async(kwargs=kwargs, task_id=task_id))
+    return task_id
+
+
+def image_label_run(
+    *, image_id: int, prompt_type: str, backend: str | None, force: bool, user_id: int | None
+) -> dict[str, Any]:
+    """The ``label_image`` task's work: label unless already labelled (and not forced)."""
+    from django.contrib.auth import get_user_model
+
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return {"image_id": image_id, "status": "missing"}
+    if not force and image_is_labelled(image=image, prompt_type=prompt_type):
+        return {"image_id": image_id, "status": "skipped"}
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    result = _image_label(image=image, prompt_type=prompt_type, backend=backend, created_by=user)
+    return {"image_id": image_id, "status": "done", **result.as_dict()}
+
+
+@transaction.atomic
+def album_label_start(
+    *,
+    album: Album,
+    prompt_type: str = "default",
+    force: bool = False,
+    backend: str | None = None,
+    user: Any | None = None,
+    enqueue: bool = True,
+) -> LabelingJob:
+    """Create a LabelingJob for the album and queue it; one active job per album.
+
+    ``enqueue=False`` leaves the job for the caller to run in-process (``manage.py label_album``).
+    """
+    from labeling.tasks import label_album
+
+    _ensure_can_label(user)
+    prompt_type_validate(prompt_type)
+    backend_validate(backend)
+    task_id = str(uuid.uuid4())
+    try:
+        with transaction.atomic():
+            job = LabelingJob.objects.create(
+                album=album,
+                prompt_type=prompt_type,
+                force=force,
+                backend=backend or settings.IMAGINEER_LABELER,
+                total=AlbumImage.objects.filter(album=album).count(),
+                task_id=task_id if enqueue else "",
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+            )
+    except IntegrityError:
+        active = LabelingJob.objects.filter(album=album, status__in=LabelingJob.ACTIVE_STATUSES).first()
+        raise ApplicationError(
+            f"Album {album.name!r} is already being labelled (job {active.pk if active else '?'}); "
+            "wait for it or cancel it first.",
+            code="conflict",
+        ) from None
+    if enqueue:
+        transaction.on_commit(lambda: label_album.apply_async(args=[job.pk], task_id=task_id))
+    return job
+
+
+def labeling_job_cancel(*, job: LabelingJob, user: Any | None = None) -> LabelingJob:
+    """Cancel a queued or running job: images not yet started are skipped; running ones finish."""
+    _ensure_can_label(user)
+    with transaction.atomic():
+        locked = LabelingJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == LabelingJob.Status.CANCELLED:
+            return locked
+        if not locked.is_active:
+            raise ApplicationError(f"Labeling job {job.pk} has already finished ({locked.status}).", code="finished")
+        skipped = LabelingJobItem.objects.filter(job=locked, status=LabelingJobItem.Status.PENDING).update(
+            status=LabelingJobItem.Status.SKIPPED, error="cancelled", finished_at=timezone.now()
+        )
+        locked.status = LabelingJob.Status.CANCELLED
+        locked.skipped += skipped
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "skipped", "finished_at", "updated_at"])
+    return locked
+
+
+def labeling_job_fan_out(*, job_id: int, enqueue: bool = True) -> list[int]:
+    """Claim the job and create one item per album image; queue the pending ones on commit
+    (``enqueue=False``: return their ids for the caller to label in-process).
+
+    Safe to run twice: items are unique per (job, image) and only pending or interrupted
+    (running) items are queued again, where their own claim makes a repeat harmless.
+    """
+    from labeling.tasks import label_album_item
+
+    with transaction.atomic():
+        job = LabelingJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status not in LabelingJob.ACTIVE_STATUSES:
+            return []
+        if job.status == LabelingJob.Status.QUEUED:
+            job.status = LabelingJob.Status.RUNNING
+            job.started_at = timezone.now()
+        image_ids = list(
+            AlbumImage.objects.filter(album_id=job.album_id)
+            .order_by("position", "id")
+            .values_list("image_id", flat=True)
+        )
+        labelled: set[int] = set()
+        if not job.force:
+            labelled = set(
+                Label.objects.filter(image_id__in=image_ids, prompt_type=job.prompt_type, source__in=AI_SOURCES)
+                .values_list("image_id", flat=True)
+                .distinct()
+            )
+        LabelingJobItem.objects.bulk_create(
+            [
+                LabelingJobItem(
+                    job=job,
+                    image_id=image_id,
+                    status=LabelingJobItem.Status.SKIPPED if image_id in labelled else LabelingJobItem.Status.PENDING,
+                    error="already labelled" if image_id in labelled else "",
+                )
+                for image_id in image_ids
+            ],
+            ignore_conflicts=True,
+        )
+        items = LabelingJobItem.objects.filter(job=job)
+        job.total = items.count()
+        job.skipped = items.filter(status=LabelingJobItem.Status.SKIPPED).count()
+        _job_finish_if_complete(job)
+        job.save(update_fields=["status", "started_at", "total", "skipped", "finished_at", "updated_at"])
+        queued = list(
+            items.filter(status__in=[LabelingJobItem.Status.PENDING, LabelingJobItem.Status.RUNNING]).values_list(
+                "pk", flat=True
+            )
+        )
+        if enqueue:
+            transaction.on_commit(lambda: [label_album_item.delay(item_id) for item_id in queued])
+    return queued
+
+
+def labeling_job_fail(*, job_id: int, error: str) -> None:
+    """The fan-out itself failed: the job cannot run."""
+    LabelingJob.objects.filter(pk=job_id, status__in=LabelingJob.ACTIVE_STATUSES).update(
+        status=LabelingJob.Status.FAILED,
+        errors=[{"image_id": None, "error": error[:2000], "at": timezone.now().isoformat()}],
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+
+def _job_finish_if_complete(job: LabelingJob) -> None:
+    if job.status != LabelingJob.Status.RUNNING or job.processed < job.total:
+        return
+    if job.failed and not job.done:
+        job.status = LabelingJob.Status.FAILED
+    elif job.failed:
+        job.status = LabelingJob.Status.COMPLETED_WITH_ERRORS
+    else:
+        job.status = LabelingJob.Status.COMPLETED
+    job.finished_at = timezone.now()
+
+
+def _item_finish(*, item: LabelingJobItem, status: str, error: str = "") -> None:
+    with transaction.atomic():
+        job = LabelingJob.objects.select_for_update().get(pk=item.job_id)
+        moved = LabelingJobItem.objects.filter(pk=item.pk, status=LabelingJobItem.Status.RUNNING).update(
+            status=status, error=error, finished_at=timezone.now()
+        )
+        if not moved:
+            return
+        if status == LabelingJobItem.Status.DONE:
+            job.done += 1
+        elif status == LabelingJobItem.Status.SKIPPED:
+            job.skipped += 1
+        else:
+            job.failed += 1
+            job.errors = [
+                *job.errors,
+                {"image_id": item.image_id, "error": error[:2000], "at": timezone.now().isoformat()},
+            ][-MAX_JOB_ERRORS:]
+        _job_finish_if_complete(job)
+        job.save(update_fields=["done", "failed", "skipped", "errors", "status", "finished_at", "updated_at"])
+
+
+def labeling_job_item_label(*, item_id: int, final_attempt: bool) -> str:
+    """Label one image of a job. Returns the item's status.
+
+    A transient failure is re-raised for the task to retry, unless this is the final attempt,
+    when it is recorded like any other failure; the album goes on either way.
+    """
+    claimed = LabelingJobItem.objects.filter(
+        pk=item_id,
+        status__in=[LabelingJobItem.Status.PENDING, LabelingJobItem.Status.RUNNING],
+        job__status=LabelingJob.Status.RUNNING,
+    ).update(status=LabelingJobItem.Status.RUNNING, attempts=F("attempts") + 1)
+    item = LabelingJobItem.objects.select_related("job", "image", "job__created_by").filter(pk=item_id).first()
+    if item is None:
+        return "missing"
+    if not claimed:
+        if item.job.status == LabelingJob.Status.CANCELLED and item.status == LabelingJobItem.Status.RUNNING:
+            # Cancelled while this image waited for a retry.
+            _item_finish(item=item, status=LabelingJobItem.Status.SKIPPED, error="cancelled")
+            return LabelingJobItem.Status.SKIPPED
+        return item.status
+    job = item.job
+    try:
+        _image_label(image=item.image, prompt_type=job.prompt_type, backend=job.backend, created_by=job.created_by)
+    except TransientLabelError as exc:
+        if not final_attempt:
+            LabelingJobItem.objects.filter(pk=item.pk).update(error=exc.message[:2000])
+            raise
+        _item_finish(item=item, status=LabelingJobItem.Status.FAILED, error=f"{exc.message} (gave up after retries)")
+    except (LabelError, ApplicationError) as exc:
+        _item_finish(item=item, status=LabelingJobItem.Status.FAILED, error=exc.message)
+    except Exception as exc:
+        logger.exception("labeling image %s of job %s failed unexpectedly", item.image_id, job.pk)
+        _item_finish(item=item, status=LabelingJobItem.Status.FAILED, error=f"Unexpected error: {exc}")
+    else:
+        _item_finish(item=item, status=LabelingJobItem.Status.DONE)
+    return LabelingJobItem.objects.values_list("status", flat=True).get(pk=item_id)

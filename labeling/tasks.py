@@ -1,0 +1,59 @@
+"""Labeling-queue tasks: thin wrappers over labeling.services that take ids and retry
+transient failures (timeout, rate limit, engine not answering) with exponential backoff."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from labeling import services
+from labeling.backends import TransientLabelError
+
+# The container's own timeout fires first; this only catches a worker stuck elsewhere.
+_TIME_LIMIT = settings.IMAGINEER_LABEL_TIMEOUT + 120
+_SOFT_TIME_LIMIT = settings.IMAGINEER_LABEL_TIMEOUT + 60
+
+
+def _countdown(retries: int) -> float:
+    base = settings.IMAGINEER_LABEL_RETRY_BACKOFF
+    return base * 2**retries + random.uniform(0, base)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, time_limit=_TIME_LIMIT, soft_time_limit=_SOFT_TIME_LIMIT)
+def label_image(
+    self,
+    image_id: int,
+    prompt_type: str = "default",
+    backend: str | None = None,
+    force: bool = False,
+    user_id: int | None = None,
+) -> dict[str, Any]:
+    try:
+        return services.image_label_run(
+            image_id=image_id, prompt_type=prompt_type, backend=backend, force=force, user_id=user_id
+        )
+    except TransientLabelError as exc:
+        if self.request.retries >= settings.IMAGINEER_LABEL_MAX_RETRIES:
+            raise
+        raise self.retry(exc=exc, countdown=_countdown(self.request.retries)) from None
+
+
+@shared_task(acks_late=True)
+def label_album(job_id: int) -> int:
+    try:
+        return len(services.labeling_job_fan_out(job_id=job_id))
+    except Exception as exc:
+        services.labeling_job_fail(job_id=job_id, error=f"Could not start labeling: {exc}")
+        raise
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, time_limit=_TIME_LIMIT, soft_time_limit=_SOFT_TIME_LIMIT)
+def label_album_item(self, item_id: int) -> str:
+    final = self.request.retries >= settings.IMAGINEER_LABEL_MAX_RETRIES
+    try:
+        return services.labeling_job_item_label(item_id=item_id, final_attempt=final)
+    except TransientLabelError as exc:
+        raise self.retry(exc=exc, countdown=_countdown(self.request.retries)) from None

@@ -1,0 +1,106 @@
+"""/api/labeling/image/<id>, /api/labeling/album/<id>, task status and album jobs."""
+
+from __future__ import annotations
+
+import pytest
+from django_celery_results.models import TaskResult
+
+from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory
+from labeling.models import LabelingJob
+
+pytestmark = pytest.mark.django_db
+
+
+def test_label_an_image_answers_202_with_a_status_url(api_as, django_capture_on_commit_callbacks):
+    client = api_as("creator")
+    image = ImageFactory()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(f"/api/labeling/image/{image.pk}", {"prompt_type": "sd_training"}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and body["task_id"]
+    assert response["Location"] == body["status_url"]
+    assert body["status_url"].endswith(f"/api/labeling/tasks/{body['task_id']}")
+    assert len(callbacks) == 1
+
+    pending = client.get(body["status_url"]).json()
+    assert pending == {"task_id": body["task_id"], "status": "pending", "result": None, "error": None}
+    TaskResult.objects.create(task_id=body["task_id"], status="SUCCESS", result='{"status": "done"}')
+    assert client.get(body["status_url"]).json()["result"] == {"status": "done"}
+
+
+def test_label_an_album_starts_a_job(api_as):
+    client = api_as("creator")
+    album = AlbumFactory()
+    AlbumImageFactory(album=album)
+    response = client.post(f"/api/labeling/album/{album.pk}", {"force": True}, format="json")
+    assert response.status_code == 202, response.content
+    job = LabelingJob.objects.get()
+    body = response.json()
+    assert (body["job_id"], body["task_id"]) == (job.pk, job.task_id)
+    assert job.force and job.total == 1 and job.created_by == client.user
+    progress = client.get(body["status_url"]).json()
+    assert (progress["id"], progress["status"], progress["total"], progress["remaining"]) == (job.pk, "queued", 1, 1)
+
+    again = client.post(f"/api/labeling/album/{album.pk}", {}, format="json")
+    assert again.status_code == 400
+    assert "already being labelled" in again.json()["error"]["message"]
+
+
+def test_album_jobs_list_filter_and_cancel(api_as):
+    client = api_as("creator")
+    album = AlbumFactory()
+    AlbumImageFactory(album=album)
+    job_id = client.post(f"/api/labeling/album/{album.pk}", {}, format="json").json()["job_id"]
+    listed = client.get("/api/labeling/jobs", {"album": album.pk}).json()
+    assert [row["id"] for row in listed["results"]] == [job_id]
+    assert client.get("/api/labeling/jobs", {"status": "weird"}).status_code == 400
+    assert api_as("viewer").delete(f"/api/labeling/jobs/{job_id}").status_code == 403
+    response = client.delete(f"/api/labeling/jobs/{job_id}")
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelled"
+    assert client.delete(f"/api/labeling/jobs/{job_id}").status_code == 202  # cancelling twice is harmless
+    assert client.get("/api/labeling/jobs/999999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"prompt_type": "poetry"}, "prompt_type"),
+        ({"force": "sometimes"}, "force"),
+        ({"backend": "gpt"}, "backend"),
+    ],
+)
+def test_bad_label_requests_are_400s(api_as, payload, field):
+    client = api_as("creator")
+    image = ImageFactory()
+    album = AlbumFactory()
+    for url in (f"/api/labeling/image/{image.pk}", f"/api/labeling/album/{album.pk}"):
+        response = client.post(url, payload, format="json")
+        assert response.status_code == 400
+        assert field in response.json()["error"]["fields"]
+    assert not LabelingJob.objects.exists()
+
+
+def test_labeling_needs_the_label_permission_and_existing_objects(api_as):
+    image = ImageFactory()
+    album = AlbumFactory()
+    for url in (f"/api/labeling/image/{image.pk}", f"/api/labeling/album/{album.pk}"):
+        assert api_as(None).post(url, {}, format="json").status_code == 401
+        assert api_as("viewer").post(url, {}, format="json").status_code == 403
+    creator = api_as("creator")
+    assert creator.post("/api/labeling/image/999999", {}, format="json").status_code == 404
+    assert creator.post("/api/labeling/album/999999", {}, format="json").status_code == 404
+    assert api_as(None).get("/api/labeling/jobs").status_code == 401
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_labeling_job_queries_are_constant(api_as, django_assert_num_queries, rows):
+    client = api_as("viewer")
+    for _ in range(rows):
+        LabelingJob.objects.create(album=AlbumFactory(), backend="local")
+    job = LabelingJob.objects.first()
+    with django_assert_num_queries(4):  # session, user, count, jobs (albums joined)
+        assert len(client.get("/api/labeling/jobs", {"page_size": 50}).json()["results"]) == rows
+    with django_assert_num_queries(5):  # session, user, job, the user's permissions (2)
+        client.get(f"/api/labeling/jobs/{job.pk}")
