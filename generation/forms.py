@@ -1,0 +1,182 @@
+"""Page forms for generation: they check types and ranges; the services own every other rule.
+
+A service's ApplicationError carries ``fields``; :func:`form_add_application_error` puts each
+message next to the field it names, in the service's own words.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from generation.models import (
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    LORA_WEIGHT_MAX,
+    LORA_WEIGHT_MIN,
+    SIZE_MAX,
+    SIZE_MIN,
+    STEPS_MAX,
+    STEPS_MIN,
+    BatchTemplate,
+    Lora,
+)
+from generation.services.jobs import SEED_MAX
+from imagineer.errors import ApplicationError
+
+SEED_POLICIES = [
+    ("random", "Random per image"),
+    ("fixed", "Same for all"),
+    ("increment", "Seed, seed+1, …"),
+]
+
+
+def _weight_field(label: str, *, required: bool, initial: Decimal | None = None) -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        initial=initial,
+        min_value=LORA_WEIGHT_MIN,
+        max_value=LORA_WEIGHT_MAX,
+        max_digits=4,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+
+
+def form_add_application_error(
+    form: forms.Form, error: ApplicationError, *, aliases: dict[str, str] | None = None
+) -> None:
+    """Show a service error beside the fields it names; anything else goes above the form."""
+    aliases = aliases or {}
+    if not error.fields:
+        form.add_error(None, error.message)
+        return
+    for name, messages in error.fields.items():
+        field = aliases.get(name, name)
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
+class RunStartForm(forms.Form):
+    """Start a batch run of one template: a theme, an album name and optional overrides."""
+
+    theme = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Shared by every image, placed between the base prompt and the row text.",
+    )
+    album_name = forms.CharField(max_length=200, required=False, help_text="Empty: named after the template and theme.")
+    steps = forms.IntegerField(required=False, min_value=STEPS_MIN, max_value=STEPS_MAX)
+    guidance_scale = forms.FloatField(
+        required=False,
+        min_value=GUIDANCE_MIN,
+        max_value=GUIDANCE_MAX,
+        label="Guidance",
+        widget=forms.NumberInput(attrs={"step": "0.5"}),
+    )
+    width = forms.IntegerField(
+        required=False, min_value=SIZE_MIN, max_value=SIZE_MAX, widget=forms.NumberInput(attrs={"step": 8})
+    )
+    height = forms.IntegerField(
+        required=False, min_value=SIZE_MIN, max_value=SIZE_MAX, widget=forms.NumberInput(attrs={"step": 8})
+    )
+    seed_policy = forms.ChoiceField(choices=SEED_POLICIES, initial="random", label="Seeds")
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=SEED_MAX, help_text="For “same” and “seed+1”; empty: picked for you."
+    )
+
+    def __init__(self, *args: Any, template: BatchTemplate, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.template = template
+        self.fields["theme"].widget.attrs["placeholder"] = template.example_theme or "e.g. art nouveau"
+        for name in ("steps", "guidance_scale", "width", "height"):
+            self.fields[name].widget.attrs["placeholder"] = str(getattr(template, name))
+        self.lora_fields: list[tuple[str, Lora]] = []
+        for entry in template.lora_stack.all():
+            field_name = f"lora_{entry.lora_id}"
+            self.fields[field_name] = _weight_field(f"{entry.lora.name} weight", required=False, initial=entry.weight)
+            self.fields[field_name].widget.attrs["placeholder"] = str(entry.weight)
+            self.lora_fields.append((field_name, entry.lora))
+
+    @property
+    def override_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("steps", "guidance_scale", "width", "height", "seed_policy", "seed")]
+
+    @property
+    def lora_bound_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name, _ in self.lora_fields]
+
+    def overrides(self) -> dict[str, Any]:
+        """Only what the user set, in the shape run_start takes."""
+        data = self.cleaned_data
+        overrides: dict[str, Any] = {
+            name: data[name] for name in ("steps", "guidance_scale", "width", "height") if data.get(name) is not None
+        }
+        if data["seed_policy"] != "random" or data.get("seed") is not None:
+            overrides["seed_policy"] = data["seed_policy"]
+        if data.get("seed") is not None:
+            overrides["seed"] = data["seed"]
+        weights = {lora.name: data[name] for name, lora in self.lora_fields if data.get(name) is not None}
+        if weights:
+            overrides["lora_weights"] = weights
+        return overrides
+
+    def error_aliases(self) -> dict[str, str]:
+        """Service field names that belong to a differently named form field."""
+        aliases = {"lora_weights": self.lora_fields[0][0]} if self.lora_fields else {}
+        aliases.update({f"lora_weights.{lora.name}": name for name, lora in self.lora_fields})
+        return aliases
+
+
+class GenerateForm(forms.Form):
+    """One image: prompt, negative prompt, size, steps, seed and a LoRA stack."""
+
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    negative_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    width = forms.IntegerField(
+        initial=512, min_value=SIZE_MIN, max_value=SIZE_MAX, widget=forms.NumberInput(attrs={"step": 8})
+    )
+    height = forms.IntegerField(
+        initial=512, min_value=SIZE_MIN, max_value=SIZE_MAX, widget=forms.NumberInput(attrs={"step": 8})
+    )
+    steps = forms.IntegerField(initial=25, min_value=STEPS_MIN, max_value=STEPS_MAX)
+    guidance_scale = forms.FloatField(
+        initial=8.0,
+        min_value=GUIDANCE_MIN,
+        max_value=GUIDANCE_MAX,
+        label="Guidance",
+        widget=forms.NumberInput(attrs={"step": "0.5"}),
+    )
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=SEED_MAX, help_text="Empty: a random seed (always recorded)."
+    )
+
+    def __init__(self, *args: Any, loras: list[Lora], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lora_fields: list[tuple[str, Lora]] = []
+        for lora in loras:
+            field_name = f"lora_{lora.pk}"
+            self.fields[field_name] = _weight_field(lora.name, required=False)
+            self.fields[field_name].widget.attrs["placeholder"] = f"off (default {lora.default_weight})"
+            self.lora_fields.append((field_name, lora))
+
+    @property
+    def setting_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("width", "height", "steps", "guidance_scale", "seed")]
+
+    @property
+    def lora_bound_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name, _ in self.lora_fields]
+
+    def loras(self) -> list[tuple[Lora, Decimal]]:
+        return [
+            (lora, self.cleaned_data[name])
+            for name, lora in self.lora_fields
+            if self.cleaned_data.get(name) is not None
+        ]
+
+    def error_aliases(self) -> dict[str, str]:
+        return {"loras": self.lora_fields[0][0]} if self.lora_fields else {}

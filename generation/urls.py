@@ -1,0 +1,21 @@
+from django.urls import path
+
+from generation import views
+
+app_name = "generation"
+
+urlpatterns = [
+    path("templates/", views.template_list, name="template-list"),
+    path("templates/<slug:slug>/", views.template_detail, name="template-detail"),
+    path("themes/random", views.theme_random, name="theme-random"),
+    path("runs/active", views.runs_active_partial, name="runs-active"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/progress", views.run_progress_partial, name="run-progress"),
+    path("runs/<int:pk>/cancel", views.run_cancel_view, name="run-cancel"),
+    path("runs/<int:pk>/retry", views.run_retry_view, name="run-retry"),
+    path("generate/", views.generate, name="generate"),
+    path("jobs/", views.jobs, name="jobs"),
+    path("jobs/panel", views.jobs_partial, name="jobs-panel"),
+    path("jobs/<int:pk>/cancel", views.job_cancel_view, name="job-cancel"),
+    path("images/<int:pk>/regenerate", views.image_regenerate, name="image-regenerate"),
+]

@@ -1,0 +1,33 @@
+// Small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+
+  // NSFW: a blurred image is revealed by clicking its overlay (a real button, so keyboard works too).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-reveal]");
+    if (button) {
+      event.preventDefault();
+      var holder = button.closest(".nsfw");
+      if (holder) {
+        holder.classList.add("revealed");
+        var link = holder.querySelector("a");
+        (link || holder).focus && (link || holder).focus();
+      }
+      button.remove();
+    }
+  });
+
+  // Image pages: the arrow keys move to the previous / next image of the album.
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    var target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    var selector = event.key === "ArrowLeft" ? "[data-key-prev]" : event.key === "ArrowRight" ? "[data-key-next]" : null;
+    if (!selector) return;
+    var link = document.querySelector(selector);
+    if (link) {
+      event.preventDefault();
+      window.location.assign(link.href);
+    }
+  });
+})();
