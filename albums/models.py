@@ -111,3 +111,66 @@ class AlbumImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.album} #{self.position}"
+
+
+class ScrapeJob(models.Model):
+    """Collecting images from web pages into an album (``source_type='scrape'``).
+
+    Status: queued -> running -> succeeded | failed | cancelled. Cancel is cooperative: a
+    queued job is cancelled at once; a running one gets ``cancel_requested`` and the crawler,
+    which checks it before every request, stops and marks it cancelled. Counters are written
+    as the crawl goes (``save(update_fields=...)``); pages and the API read only them.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+    start_urls = models.JSONField(default=list)
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="scrape_jobs")
+    max_images = models.PositiveIntegerField(default=100)
+    max_pages = models.PositiveIntegerField(default=20)
+    max_depth = models.PositiveSmallIntegerField(default=1, help_text="How many links away from a start page to go.")
+    same_site_only = models.BooleanField(default=True, help_text="Follow links only to the start pages' hosts.")
+    min_width = models.PositiveIntegerField(default=128)
+    min_height = models.PositiveIntegerField(default=128)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    pages_skipped = models.PositiveIntegerField(default=0)
+    images_found = models.PositiveIntegerField(default=0)
+    images_downloaded = models.PositiveIntegerField(default=0)
+    images_skipped = models.PositiveIntegerField(default=0)
+    # reason code -> count, for pages and images ("duplicate", "robots", "too_large"...).
+    skip_reasons = models.JSONField(default=dict, blank=True)
+    # The most recent problems, newest last: [{"url", "reason", "message"}], bounded.
+    errors = models.JSONField(default=list, blank=True)
+    current_url = models.URLField(max_length=2000, blank=True)
+    error = models.TextField(blank=True, help_text="Why the job failed as a whole.")
+    task_id = models.CharField(max_length=64, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="scrape_jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Also the crawler's heartbeat: a running job not updated for a long time lost its worker.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        first = self.start_urls[0] if self.start_urls else "?"
+        return f"Scrape {self.pk} of {first}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.TERMINAL

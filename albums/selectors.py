@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, QuerySet
+from typing import Any
 
-from albums.models import Album, AlbumImage
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from albums.models import Album, AlbumImage, ScrapeJob
 
 
 def album_list(*, source_type: str | None = None) -> QuerySet[Album]:
@@ -41,3 +43,96 @@ def _supports_distinct_on() -> bool:
     from django.db import connection
 
     return connection.features.can_distinct_on_fields
+
+
+ALBUM_SORTS = {
+    "position": ("position", "id"),
+    "newest": ("-image__created_at", "-id"),
+    "oldest": ("image__created_at", "id"),
+}
+
+
+def album_memberships(*, album: Album, sort: str = "position", nsfw: str = "", label: str = "") -> QuerySet[AlbumImage]:
+    """An album's images (as memberships, with the image joined) sorted and filtered for the gallery.
+
+    ``nsfw`` is ``hide`` (safe only), ``only`` (NSFW only) or empty (all); ``label`` keeps images
+    carrying that tag or caption text.
+    """
+    memberships = AlbumImage.objects.filter(album=album).select_related("image")
+    if nsfw == "hide":
+        memberships = memberships.filter(image__is_nsfw=False)
+    elif nsfw == "only":
+        memberships = memberships.filter(image__is_nsfw=True)
+    if label:
+        memberships = memberships.filter(image__labels__label_type="tag", image__labels__text=label).distinct()
+    return memberships.order_by(*ALBUM_SORTS.get(sort, ALBUM_SORTS["position"]))
+
+
+def album_tags(*, album: Album, limit: int = 40) -> list[str]:
+    """The most used tags in an album, for the label filter."""
+    from labeling.models import Label
+
+    rows = (
+        Label.objects.filter(image__memberships__album=album, label_type=Label.LabelType.TAG)
+        .values("text")
+        .annotate(uses=Count("id"))
+        .order_by("-uses", "text")[:limit]
+    )
+    return [row["text"] for row in rows]
+
+
+def album_neighbours(*, album: Album) -> tuple[Album | None, Album | None]:
+    """The albums before and after this one in the gallery's order (newest first)."""
+    newer = (
+        Album.objects.filter(Q(created_at__gt=album.created_at) | Q(created_at=album.created_at, id__gt=album.id))
+        .order_by("created_at", "id")
+        .only("id", "name")
+        .first()
+    )
+    older = (
+        Album.objects.filter(Q(created_at__lt=album.created_at) | Q(created_at=album.created_at, id__lt=album.id))
+        .order_by("-created_at", "-id")
+        .only("id", "name")
+        .first()
+    )
+    return newer, older
+
+
+def album_image_place(*, membership: AlbumImage) -> tuple[int, int]:
+    """(place, total): this image is the place-th of total in its album's order, in one query."""
+    counts = AlbumImage.objects.filter(album_id=membership.album_id).aggregate(
+        before=Count(
+            "id", filter=Q(position__lt=membership.position) | Q(position=membership.position, id__lt=membership.id)
+        ),
+        total=Count("id"),
+    )
+    return counts["before"] + 1, counts["total"]
+
+
+def album_image_neighbours(*, membership: AlbumImage) -> tuple[AlbumImage | None, AlbumImage | None]:
+    """The images before and after this one in its album's order."""
+    siblings = AlbumImage.objects.filter(album_id=membership.album_id).only("id", "image_id", "position")
+    previous = (
+        siblings.filter(Q(position__lt=membership.position) | Q(position=membership.position, id__lt=membership.id))
+        .order_by("-position", "-id")
+        .first()
+    )
+    following = (
+        siblings.filter(Q(position__gt=membership.position) | Q(position=membership.position, id__gt=membership.id))
+        .order_by("position", "id")
+        .first()
+    )
+    return previous, following
+
+
+def scrape_job_list(*, user: Any) -> QuerySet[ScrapeJob]:
+    """Scrape jobs this user may follow: their own, or everyone's for curators."""
+    from imagineer.permissions import is_curator
+
+    jobs = ScrapeJob.objects.select_related("album", "created_by")
+    return jobs if is_curator(user) else jobs.filter(created_by_id=user.pk)
+
+
+def scrape_job_get(*, user: Any, job_id: int) -> ScrapeJob:
+    """One job the user may follow; ScrapeJob.DoesNotExist otherwise (someone else's is not found)."""
+    return scrape_job_list(user=user).get(pk=job_id)

@@ -1,0 +1,435 @@
+"""Web scraping into albums: jobs, the crawl, and verified, de-duplicated, attributed images.
+
+A ScrapeJob is created (with its album) by :func:`scrape_job_create` and run on the
+``default`` queue by :func:`scrape_job_run`. The crawl is breadth-first from the start URLs,
+bounded by pages, images and link depth; every request goes through
+:class:`albums.services.net.Fetcher` (SSRF checks on the connected address, robots.txt, a
+per-host delay, timeouts, size limits). An image is kept only if Pillow decodes it within the
+pixel limit, it is large enough, and neither its sha256 nor (within a small Hamming distance)
+its perceptual hash is already in the album.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from albums.models import Album, Image, ScrapeJob
+from albums.services.curation import album_add_images, album_create
+from albums.services.files import media_path, sha256_file
+from albums.services.net import Fetcher, FetchRefused, body_read, fetch_deadline, fetcher, url_check
+from albums.services.scrape_parse import (
+    FORMAT_EXTENSIONS,
+    ImageCandidate,
+    VerifiedImage,
+    hamming,
+    image_verify,
+    page_extract,
+    site_of,
+)
+from imagineer.errors import ApplicationError, field_error
+from imagineer.permissions import SCRAPE, ensure_can_act, ensure_can_edit
+
+logger = logging.getLogger(__name__)
+
+MAX_START_URLS = 20
+LIMITS = {  # field: (minimum, maximum)
+    "max_images": (1, 5000),
+    "max_pages": (1, 1000),
+    "max_depth": (0, 5),
+    "min_width": (1, 10_000),
+    "min_height": (1, 10_000),
+}
+# Perceptual hashes (64-bit pHash) this close are the same picture re-encoded, resized or
+# lightly edited.
+NEAR_DUPLICATE_DISTANCE = 6
+ERRORS_KEPT = 50
+# Progress is written to the database at most this often (pages poll every second).
+PROGRESS_INTERVAL = 0.5
+# A running job whose heartbeat (updated_at) is older than this lost its worker; a
+# redelivered task may take it over.
+STALE_AFTER = timedelta(minutes=10)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Image responses are accepted with an image type or a generic one (some servers send
+# application/octet-stream); everything is decoded before it is kept anyway.
+IMAGE_TYPES_GENERIC = ("application/octet-stream", "binary/octet-stream", "")
+SKIP_REASONS_NOT_PROBLEMS = frozenset({"duplicate", "near_duplicate", "too_small", "offsite"})
+
+ProgressCallback = Callable[[ScrapeJob], None]
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+def _start_urls_clean(start_urls: list[str] | str) -> list[str]:
+    if isinstance(start_urls, str):
+        start_urls = start_urls.split()
+    urls = list(dict.fromkeys(url.strip() for url in start_urls if url and url.strip()))
+    if not urls:
+        raise field_error("start_urls", "Give at least one start URL (http:// or https://).")
+    if len(urls) > MAX_START_URLS:
+        raise field_error("start_urls", f"Give at most {MAX_START_URLS} start URLs.")
+    problems = []
+    for url in urls:
+        try:
+            url_check(url)
+        except FetchRefused as exc:
+            problems.append(exc.message)
+    if problems:
+        raise ApplicationError(problems[0], fields={"start_urls": problems})
+    return urls
+
+
+@transaction.atomic
+def scrape_job_create(
+    *,
+    user: Any | None,
+    start_urls: list[str] | str,
+    album: Album | None = None,
+    album_name: str = "",
+    max_images: int = 100,
+    max_pages: int = 20,
+    max_depth: int = 1,
+    same_site_only: bool = True,
+    min_width: int = 128,
+    min_height: int = 128,
+    enqueue: bool = True,
+) -> ScrapeJob:
+    """Create a scrape job (and its new album, if ``album_name`` is given instead of ``album``)
+    and enqueue it once the transaction commits (the management command runs it itself).
+
+    ``user`` None is a trusted caller (the management command); otherwise the user needs the
+    scrape permission and, for an existing album, the right to edit it.
+    """
+    if user is not None:
+        ensure_can_act(user, SCRAPE)
+    urls = _start_urls_clean(start_urls)
+    values = {
+        "max_images": max_images,
+        "max_pages": max_pages,
+        "max_depth": max_depth,
+        "min_width": min_width,
+        "min_height": min_height,
+    }
+    for name, value in values.items():
+        low, high = LIMITS[name]
+        if not isinstance(value, int) or not low <= value <= high:
+            raise field_error(name, f"{name.replace('_', ' ').capitalize()} must be between {low} and {high}.")
+    if album is not None and album_name.strip():
+        raise field_error("album_name", "Choose an existing album or name a new one, not both.")
+    if album is None:
+        if not album_name.strip():
+            raise field_error("album_name", "Choose an album or give a name for a new one.")
+        album = album_create(
+            name=album_name,
+            source_type=Album.SourceType.SCRAPE,
+            description="Collected from " + ", ".join(urls),
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+    elif user is not None:
+        ensure_can_edit(user, album)
+    job = ScrapeJob.objects.create(
+        start_urls=urls,
+        album=album,
+        same_site_only=same_site_only,
+        created_by=user if user is not None and user.is_authenticated else None,
+        **values,
+    )
+    if enqueue:
+        scrape_job_enqueue(job=job)
+    return job
+
+
+def scrape_job_enqueue(*, job: ScrapeJob) -> None:
+    """Send the job to the worker once the current transaction commits."""
+    from albums.tasks import scrape_job_run_task
+
+    def send() -> None:
+        result = scrape_job_run_task.delay(job.pk)
+        ScrapeJob.objects.filter(pk=job.pk).update(task_id=result.id or "")
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def scrape_job_cancel(*, job: ScrapeJob, user: Any | None) -> ScrapeJob:
+    """Cancel a queued job at once; ask a running one to stop (the crawler checks before each request)."""
+    if user is not None:
+        ensure_can_edit(user, job)
+    job = ScrapeJob.objects.select_for_update().get(pk=job.pk)
+    if job.is_finished:
+        raise ApplicationError(f"This scrape job has already {job.status}.", code="finished")
+    if job.status == ScrapeJob.Status.QUEUED:
+        job.status = ScrapeJob.Status.CANCELLED
+        job.finished_at = timezone.now()
+        job.cancel_requested = True
+        job.save(update_fields=["status", "finished_at", "cancel_requested", "updated_at"])
+        if job.task_id:
+            from imagineer.celery import app
+
+            task_id = job.task_id
+            transaction.on_commit(lambda: app.control.revoke(task_id))
+    else:
+        job.cancel_requested = True
+        job.save(update_fields=["cancel_requested", "updated_at"])
+    return job
+
+
+def scrape_job_claim(*, job_id: int) -> bool:
+    """Atomically take a queued job (or a running one whose worker died); False if someone has it."""
+    stale = timezone.now() - STALE_AFTER
+    claimable = Q(status=ScrapeJob.Status.QUEUED) | Q(status=ScrapeJob.Status.RUNNING, updated_at__lt=stale)
+    return bool(
+        ScrapeJob.objects.filter(claimable, pk=job_id, cancel_requested=False).update(
+            status=ScrapeJob.Status.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+        )
+    )
+
+
+def scrape_job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> ScrapeJob:
+    """Claim and run a job to its end. Safe to call twice: a job already taken is left alone."""
+    if not scrape_job_claim(job_id=job_id):
+        logger.info("Scrape job %s is not claimable (already taken, finished or cancelled).", job_id)
+        return ScrapeJob.objects.get(pk=job_id)
+    job = ScrapeJob.objects.select_related("album").get(pk=job_id)
+    crawl = Crawl(job=job, on_progress=on_progress)
+    try:
+        with fetcher() as client:
+            crawl.run(client)
+    except Exception as exc:
+        logger.exception("Scrape job %s failed", job_id)
+        job.status = ScrapeJob.Status.FAILED
+        job.error = f"{type(exc).__name__}: {exc}"
+    else:
+        job.status = ScrapeJob.Status.CANCELLED if crawl.cancelled else ScrapeJob.Status.SUCCEEDED
+        job.cancel_requested = crawl.cancelled
+    job.finished_at = timezone.now()
+    job.current_url = ""
+    job.save(update_fields=[*Crawl.PROGRESS_FIELDS, "status", "error", "finished_at"])
+    if on_progress:
+        on_progress(job)
+    return job
+
+
+# --- the crawl ---------------------------------------------------------------------------
+
+
+class Crawl:
+    PROGRESS_FIELDS = (
+        "pages_fetched",
+        "pages_skipped",
+        "images_found",
+        "images_downloaded",
+        "images_skipped",
+        "skip_reasons",
+        "errors",
+        "current_url",
+        "updated_at",
+    )
+
+    def __init__(self, *, job: ScrapeJob, on_progress: ProgressCallback | None = None):
+        self.job = job
+        self.album = job.album
+        self.on_progress = on_progress
+        self.cancelled = False
+        self.sites = {site_of(url) for url in job.start_urls}
+        self.seen_images: set[str] = set()
+        self.shas: set[str] = set()
+        self.hashes: list[str] = []
+        self.incoming = media_path("scraped/.incoming")
+        self.saved_at = -PROGRESS_INTERVAL
+
+    # -- progress --
+
+    def save(self) -> None:
+        """Write the counters at most every PROGRESS_INTERVAL seconds (each write is a commit);
+        the end of the job writes them all once more."""
+        now = time.monotonic()
+        if now - self.saved_at >= PROGRESS_INTERVAL:
+            self.job.save(update_fields=list(self.PROGRESS_FIELDS))
+            self.saved_at = now
+        if self.on_progress:
+            self.on_progress(self.job)
+
+    def skip(self, *, reason: str, message: str, url: str, page: bool) -> None:
+        if page:
+            self.job.pages_skipped += 1
+        else:
+            self.job.images_skipped += 1
+        self.job.skip_reasons[reason] = self.job.skip_reasons.get(reason, 0) + 1
+        if reason not in SKIP_REASONS_NOT_PROBLEMS:
+            self.job.errors = [*self.job.errors, {"url": url[:2000], "reason": reason, "message": message[:500]}][
+                -ERRORS_KEPT:
+            ]
+        self.save()
+
+    def cancel_requested(self) -> bool:
+        if not self.cancelled:
+            self.cancelled = ScrapeJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+        return self.cancelled
+
+    def done(self) -> bool:
+        return self.job.images_downloaded >= self.job.max_images or self.cancel_requested()
+
+    # -- the walk --
+
+    def album_hashes_load(self) -> None:
+        """sha256 and perceptual hashes already in the album (hashing images that lack one)."""
+        for image in Image.objects.filter(memberships__album=self.album).only(
+            "id", "file", "sha256", "perceptual_hash"
+        ):
+            self.shas.add(image.sha256)
+            if not image.perceptual_hash:
+                try:
+                    import imagehash
+
+                    with PILImage.open(media_path(image.file.name)) as picture:
+                        image.perceptual_hash = str(imagehash.phash(picture))
+                except (OSError, ValueError):
+                    continue
+                Image.objects.filter(pk=image.pk).update(perceptual_hash=image.perceptual_hash)
+            self.hashes.append(image.perceptual_hash)
+
+    def run(self, client: Fetcher) -> None:
+        self.album_hashes_load()
+        queue: deque[tuple[str, int]] = deque((url, 0) for url in self.job.start_urls)
+        queued = set(self.job.start_urls)
+        while queue and self.job.pages_fetched < self.job.max_pages and not self.done():
+            url, depth = queue.popleft()
+            links = self.page_visit(client, url)
+            if depth >= self.job.max_depth:
+                continue
+            for link in links:
+                if link in queued:
+                    continue
+                queued.add(link)
+                if self.job.same_site_only and site_of(link) not in self.sites:
+                    self.job.skip_reasons["offsite"] = self.job.skip_reasons.get("offsite", 0) + 1
+                    continue
+                queue.append((link, depth + 1))
+        self.job.current_url = ""
+
+    def page_visit(self, client: Fetcher, url: str) -> list[str]:
+        """Fetch one page and take its images; returns its links."""
+        self.job.current_url = url
+        try:
+            response = client.get(url)
+            content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if content_type.startswith("image/"):
+                # A start URL (or link) that is an image itself.
+                candidate = ImageCandidate(url=response.url, page_url=url)
+                self.job.images_found += 1
+                self.seen_images.add(response.url)
+                self.image_take(candidate, response)
+                return []
+            if content_type not in HTML_TYPES:
+                response.close()
+                raise FetchRefused("not_html", f"{url} is {content_type or 'of no type'}, not an HTML page", url=url)
+            encoding = response.encoding if "charset" in response.headers.get("Content-Type", "").lower() else None
+            body = body_read(response, None, limit=settings.IMAGINEER_SCRAPE_MAX_PAGE_BYTES, deadline=fetch_deadline())
+        except FetchRefused as exc:
+            self.skip(reason=exc.reason, message=exc.message, url=url, page=True)
+            return []
+        self.job.pages_fetched += 1
+        images, links = page_extract(body, page_url=response.url, encoding=encoding)
+        fresh = [image for image in images if image.url not in self.seen_images]
+        self.seen_images.update(image.url for image in fresh)
+        self.job.images_found += len(fresh)
+        self.save()
+        for candidate in fresh:
+            if self.done():
+                break
+            self.image_fetch(client, candidate)
+        return links
+
+    def image_fetch(self, client: Fetcher, candidate: ImageCandidate) -> None:
+        self.job.current_url = candidate.url
+        try:
+            response = client.get(candidate.url)
+        except FetchRefused as exc:
+            self.skip(reason=exc.reason, message=exc.message, url=candidate.url, page=False)
+            return
+        self.image_take(candidate, response)
+
+    def image_take(self, candidate: ImageCandidate, response: Any) -> None:
+        """Download, verify, de-duplicate and store one image from an open response."""
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        sink = tempfile.NamedTemporaryFile(dir=self.incoming, suffix=".part", delete=False)  # noqa: SIM115
+        tmp = Path(sink.name)
+        try:
+            with sink:
+                content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+                if not (content_type.startswith("image/") or content_type in IMAGE_TYPES_GENERIC):
+                    response.close()
+                    raise FetchRefused("not_an_image", f"{candidate.url} is {content_type}, not an image")
+                body_read(response, sink, limit=settings.IMAGINEER_SCRAPE_MAX_BYTES, deadline=fetch_deadline())
+            try:
+                verified = image_verify(tmp, min_width=self.job.min_width, min_height=self.job.min_height)
+            except FetchRefused as exc:
+                raise FetchRefused(exc.reason, f"{candidate.url}: {exc.message}") from None
+            sha = sha256_file(tmp)
+            if sha in self.shas:
+                raise FetchRefused("duplicate", f"{candidate.url} is already in the album")
+            if any(hamming(known, verified.perceptual_hash) <= NEAR_DUPLICATE_DISTANCE for known in self.hashes):
+                raise FetchRefused("near_duplicate", f"{candidate.url} looks like an image already in the album")
+            self.image_store(candidate, tmp, sha=sha, verified=verified)
+        except FetchRefused as exc:
+            self.skip(reason=exc.reason, message=exc.message, url=candidate.url, page=False)
+        finally:
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def image_store(self, candidate: ImageCandidate, tmp: Path, *, sha: str, verified: VerifiedImage) -> None:
+        from labeling.models import Label
+
+        # The job id keeps names unique even if an earlier copy was removed from the album but
+        # its file is still used by another row.
+        relative = f"scraped/{self.album.slug}/{self.job.pk}-{sha[:16]}.{FORMAT_EXTENSIONS[verified.format]}"
+        final = media_path(relative)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+        try:
+            with transaction.atomic():
+                image = Image.objects.create(
+                    file=relative,
+                    width=verified.width,
+                    height=verified.height,
+                    file_size=final.stat().st_size,
+                    sha256=sha,
+                    perceptual_hash=verified.perceptual_hash,
+                    source_url=candidate.url[:2000],
+                    source_page_url=candidate.page_url[:2000],
+                    fetched_at=timezone.now(),
+                    title=(candidate.alt or Path(urlsplit(candidate.url).path).name)[:300],
+                    created_by=self.job.created_by,
+                )
+                if candidate.alt:
+                    Label.objects.create(
+                        image=image, label_type=Label.LabelType.CAPTION, text=candidate.alt, source="alt"
+                    )
+                album_add_images(album=self.album, images=[image])
+        except BaseException:
+            with suppress(FileNotFoundError):
+                final.unlink()
+            raise
+        self.shas.add(sha)
+        self.hashes.append(verified.perceptual_hash)
+        self.job.images_downloaded += 1
+        self.save()

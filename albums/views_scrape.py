@@ -1,0 +1,125 @@
+"""Scrape pages: start a scrape, follow it live (HTMX polls a small partial), cancel it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from albums.models import Album, AlbumImage, ScrapeJob
+from albums.selectors import scrape_job_get, scrape_job_list
+from albums.services.scraping import LIMITS, scrape_job_cancel, scrape_job_create
+from imagineer.errors import ApplicationError
+from imagineer.permissions import SCRAPE, can_act, can_edit, is_curator, role_required
+
+RECENT_IMAGES = 12
+RECENT_PROBLEMS = 10
+
+
+class ScrapeForm(forms.Form):
+    start_urls = forms.CharField(
+        label="Start URLs",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "https://example.com/gallery"}),
+        help_text="One per line (at most 20). Pages, or images themselves.",
+    )
+    album = forms.ModelChoiceField(
+        queryset=Album.objects.none(), required=False, label="Add to album", empty_label="— a new album —"
+    )
+    album_name = forms.CharField(
+        max_length=200, required=False, label="New album name", help_text="Used when no existing album is chosen."
+    )
+    max_images = forms.IntegerField(label="Most images", initial=100, min_value=LIMITS["max_images"][0])
+    max_pages = forms.IntegerField(label="Most pages", initial=20, min_value=LIMITS["max_pages"][0])
+    max_depth = forms.IntegerField(
+        label="Link depth", initial=1, min_value=0, help_text="0: only the start pages; 1: also the pages they link to."
+    )
+    same_site_only = forms.BooleanField(label="Stay on the start pages' sites", initial=True, required=False)
+    min_width = forms.IntegerField(label="Smallest width (px)", initial=128, min_value=1)
+    min_height = forms.IntegerField(label="Smallest height (px)", initial=128, min_value=1)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        albums = Album.objects.order_by("-created_at", "-id")
+        self.fields["album"].queryset = albums if is_curator(user) else albums.filter(created_by_id=user.pk)
+        for name, (low, high) in LIMITS.items():
+            self.fields[name].max_value = high
+            self.fields[name].widget.attrs.update({"min": low, "max": high})
+
+
+def _job_or_404(request: HttpRequest, pk: int) -> ScrapeJob:
+    try:
+        return scrape_job_get(user=request.user, job_id=pk)
+    except ScrapeJob.DoesNotExist:
+        raise Http404("No such scrape job.") from None
+
+
+def _progress_context(request: HttpRequest, job: ScrapeJob) -> dict[str, Any]:
+    recent = (
+        AlbumImage.objects.filter(album_id=job.album_id, image__created_at__gte=job.created_at)
+        .select_related("image")
+        .order_by("-position", "-id")[:RECENT_IMAGES]
+    )
+    return {
+        "job": job,
+        "finished": job.is_finished,
+        "percent": min(100.0, 100.0 * job.images_downloaded / job.max_images) if job.max_images else 0.0,
+        "skip_reasons": sorted(job.skip_reasons.items(), key=lambda item: (-item[1], item[0])),
+        "problems": list(reversed(job.errors[-RECENT_PROBLEMS:])),
+        "recent": recent,
+        "can_cancel": not job.is_finished and can_edit(request.user, job),
+    }
+
+
+@require_safe
+@role_required()
+def scrape_list(request: HttpRequest) -> HttpResponse:
+    jobs = scrape_job_list(user=request.user)[:50]
+    return render(request, "albums/scrape_list.html", {"jobs": jobs, "can_scrape": can_act(request.user, SCRAPE)})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(SCRAPE)
+def scrape_new(request: HttpRequest) -> HttpResponse:
+    form = ScrapeForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            job = scrape_job_create(user=request.user, **data)
+        except ApplicationError as exc:
+            for field, field_messages in (exc.fields or {None: [exc.message]}).items():
+                for message in field_messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(request, f"Scraping into “{job.album.name}”.")
+            return redirect("albums:scrape-detail", pk=job.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "albums/scrape_new.html", {"form": form}, status=status)
+
+
+@require_safe
+@role_required()
+def scrape_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "albums/scrape_detail.html", _progress_context(request, _job_or_404(request, pk)))
+
+
+@require_safe
+@role_required()
+def scrape_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "albums/_scrape_progress.html", _progress_context(request, _job_or_404(request, pk)))
+
+
+@require_POST
+@role_required(SCRAPE)
+def scrape_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_or_404(request, pk)
+    try:
+        scrape_job_cancel(job=job, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, "Cancelling: images already collected stay in the album.")
+    return redirect("albums:scrape-detail", pk=job.pk)
