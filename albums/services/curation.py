@@ -31,14 +31,17 @@ def album_create(
 @transaction.atomic
 def album_add_images(*, album: Album, images: Iterable[Image]) -> int:
     """Append images to the end of an album, skipping those already in it. Returns how many were added."""
+    # Lock the album row so concurrent appends cannot take the same positions.
     Album.objects.select_for_update().filter(pk=album.pk).first()
-    present = set(album.memberships.values_list("image_id", flat=True))
+    candidates = list(dict.fromkeys(images))
+    present = set(
+        album.memberships.filter(image__in=[image.pk for image in candidates]).values_list("image_id", flat=True)
+    )
     next_position = (album.memberships.aggregate(top=Max("position"))["top"] or 0) + 1
     new = []
-    for image in images:
+    for image in candidates:
         if image.pk in present:
             continue
-        present.add(image.pk)
         new.append(AlbumImage(album=album, image=image, position=next_position))
         next_position += 1
     AlbumImage.objects.bulk_create(new)
