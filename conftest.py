@@ -55,3 +55,27 @@ def celery_worker(transactional_db, tmp_path, settings):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def api_as(db, settings):
+    """``api_as("creator")``: a DRF APIClient signed in (session) as a new user with that role;
+    ``api_as(None)`` is anonymous, ``api_as("superuser")`` an administrator."""
+    from rest_framework.test import APIClient
+
+    # These users sign in without a password: skip the deliberately slow hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+    from imagineer.tests.factories import UserFactory
+
+    def make(role: str | None = "creator", **user_fields):
+        client = APIClient()
+        if role == "superuser":
+            client.user = UserFactory(role="curator", is_superuser=True, is_staff=True, **user_fields)
+        elif role is not None:
+            client.user = UserFactory(role=role, **user_fields)
+        if role is not None:
+            client.force_login(client.user)
+        return client
+
+    return make

@@ -22,6 +22,8 @@ def _flatten_fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = f"{prefix}.{key}" if prefix else str(key)
+            if prefix and key == "non_field_errors":
+                name = prefix  # a nested serializer's own errors belong to the field that holds it
             fields.update(_flatten_fields(value, name))
     elif isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):

@@ -82,6 +82,15 @@ def test_bad_label_requests_are_400s(api_as, payload, field):
     assert not LabelingJob.objects.exists()
 
 
+def test_bad_json_is_a_400(api_as):
+    image = ImageFactory()
+    response = api_as("creator").generic(
+        "POST", f"/api/labeling/image/{image.pk}", "[", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
 def test_labeling_needs_the_label_permission_and_existing_objects(api_as):
     image = ImageFactory()
     album = AlbumFactory()

@@ -1,0 +1,378 @@
+"""Shapes of templates, runs, jobs and LoRAs; validation of generate and run-start requests.
+
+Serializers check types, ranges and that named LoRAs exist and fit SD 1.5; the services
+check everything that needs the domain (prompt construction, template rows) and raise
+ApplicationError, which the API maps to the same 400 body.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from albums.models import Album
+from generation.engine.schedulers import SCHEDULERS
+from generation.models import (
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    LORA_WEIGHT_MAX,
+    LORA_WEIGHT_MIN,
+    SIZE_MAX,
+    SIZE_MIN,
+    STEPS_MAX,
+    STEPS_MIN,
+    BatchGenerationRun,
+    BatchTemplate,
+    GenerationJob,
+    Lora,
+)
+from generation.services.jobs import SEED_MAX
+from imagineer.api_common import object_url
+
+PROMPT_MAX = settings.IMAGINEER_MAX_PROMPT_CHARS
+
+
+def _multiple_of_8(value: int) -> int:
+    if value % 8:
+        low = value - value % 8
+        raise serializers.ValidationError(f"{value} is not a multiple of 8; use {low} or {low + 8}.")
+    return value
+
+
+def size_field(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=SIZE_MIN,
+        max_value=SIZE_MAX,
+        validators=[_multiple_of_8],
+        help_text=f"Pixels, a multiple of 8 between {SIZE_MIN} and {SIZE_MAX}.",
+        **kwargs,
+    )
+
+
+# --- LoRAs ------------------------------------------------------------------------------
+
+
+class LoraSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    in_use = serializers.SerializerMethodField(help_text="Used by a template: it cannot be deleted.")
+
+    class Meta:
+        model = Lora
+        fields = [
+            "id",
+            "url",
+            "name",
+            "file_size",
+            "sha256",
+            "base",
+            "rank",
+            "alpha",
+            "trigger_words",
+            "default_weight",
+            "description",
+            "source",
+            "in_use",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, obj: Lora) -> str:
+        return object_url(self, "api:lora-detail", obj.pk)
+
+    def get_in_use(self, obj: Lora) -> bool:
+        return bool(getattr(obj, "template_uses", 0))
+
+
+class LoraUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A .safetensors LoRA (pickles are refused).")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class LoraWeightSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="A LoRA's name in the library.")
+    weight = serializers.DecimalField(
+        max_digits=4, decimal_places=2, min_value=LORA_WEIGHT_MIN, max_value=LORA_WEIGHT_MAX, required=False
+    )
+
+
+# --- single jobs ------------------------------------------------------------------------
+
+
+class GenerateSerializer(serializers.Serializer):
+    """POST /api/generate. Fields left out take the configured defaults (/api/config)."""
+
+    prompt = serializers.CharField(max_length=PROMPT_MAX, trim_whitespace=True)
+    negative_prompt = serializers.CharField(max_length=PROMPT_MAX, required=False, allow_blank=True)
+    width = size_field(required=False)
+    height = size_field(required=False)
+    steps = serializers.IntegerField(min_value=STEPS_MIN, max_value=STEPS_MAX, required=False)
+    guidance_scale = serializers.FloatField(min_value=GUIDANCE_MIN, max_value=GUIDANCE_MAX, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, required=False, allow_null=True)
+    scheduler = serializers.ChoiceField(
+        choices=sorted(SCHEDULERS), required=False, allow_blank=True, help_text="Default: the configured scheduler."
+    )
+    loras = LoraWeightSerializer(many=True, required=False, help_text="The LoRA stack, in order.")
+    album = serializers.PrimaryKeyRelatedField(
+        queryset=Album.objects.all(), required=False, allow_null=True, help_text="Put the image in this album."
+    )
+
+    def validate_loras(self, value: list[dict[str, Any]]) -> list[tuple[Lora, Decimal]]:
+        """Names to library entries; whether each fits the model is the service's check."""
+        found = {lora.name: lora for lora in Lora.objects.filter(name__in=[entry["name"] for entry in value])}
+        unknown = [entry["name"] for entry in value if entry["name"] not in found]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown LoRA {unknown[0]!r}; GET /api/loras lists the library.")
+        return [(found[entry["name"]], entry.get("weight", found[entry["name"]].default_weight)) for entry in value]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    image_id = serializers.IntegerField(source="result_image_id", read_only=True, allow_null=True)
+    image_url = serializers.SerializerMethodField()
+    file_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id",
+            "url",
+            "status",
+            "prompt",
+            "negative_prompt",
+            "width",
+            "height",
+            "steps",
+            "guidance_scale",
+            "seed",
+            "scheduler",
+            "lora_stack",
+            "run",
+            "row_index",
+            "album",
+            "current_step",
+            "cancel_requested",
+            "error",
+            "image_id",
+            "image_url",
+            "file_url",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, obj: GenerationJob) -> str:
+        return object_url(self, "api:job-detail", obj.pk)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_image_url(self, obj: GenerationJob) -> str | None:
+        if not obj.result_image_id:
+            return None
+        return object_url(self, "api:image-detail", obj.result_image_id)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_file_url(self, obj: GenerationJob) -> str | None:
+        if not obj.result_image_id:
+            return None
+        return object_url(self, "api:image-file", obj.result_image_id)
+
+
+# --- templates and runs -----------------------------------------------------------------
+
+
+class TemplateLoraSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="lora.id")
+    name = serializers.CharField(source="lora.name")
+    weight = serializers.DecimalField(max_digits=4, decimal_places=2)
+
+
+class BatchTemplateSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    row_count = serializers.IntegerField(read_only=True)
+    loras = TemplateLoraSerializer(source="lora_stack", many=True, read_only=True)
+
+    class Meta:
+        model = BatchTemplate
+        fields = [
+            "id",
+            "url",
+            "name",
+            "slug",
+            "description",
+            "example_theme",
+            "width",
+            "height",
+            "steps",
+            "guidance_scale",
+            "row_count",
+            "loras",
+            "is_builtin",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, obj: BatchTemplate) -> str:
+        return object_url(self, "api:batch-template-detail", obj.pk)
+
+
+class BatchTemplateDetailSerializer(BatchTemplateSerializer):
+    """A template with its CSV rows (``columns`` in header order, ``rows`` as {column: value})."""
+
+    rows = serializers.ListField(source="csv_data", child=serializers.DictField(), read_only=True)
+
+    class Meta(BatchTemplateSerializer.Meta):
+        fields = [
+            *BatchTemplateSerializer.Meta.fields,
+            "columns",
+            "rows",
+            "base_prompt",
+            "prompt_template",
+            "style_suffix",
+            "negative_prompt",
+        ]
+        read_only_fields = fields
+
+
+class RunOverridesSerializer(serializers.Serializer):
+    steps = serializers.IntegerField(min_value=STEPS_MIN, max_value=STEPS_MAX, required=False)
+    guidance_scale = serializers.FloatField(min_value=GUIDANCE_MIN, max_value=GUIDANCE_MAX, required=False)
+    width = size_field(required=False)
+    height = size_field(required=False)
+    negative_prompt = serializers.CharField(max_length=PROMPT_MAX, required=False, allow_blank=True)
+    seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, required=False, allow_null=True)
+    seed_policy = serializers.ChoiceField(
+        choices=["random", "fixed", "increment"],
+        required=False,
+        help_text="random: a new seed per row; fixed: `seed` for every row; increment: seed, seed+1, ...",
+    )
+    lora_weights = serializers.DictField(
+        child=serializers.DecimalField(
+            max_digits=4, decimal_places=2, min_value=LORA_WEIGHT_MIN, max_value=LORA_WEIGHT_MAX
+        ),
+        required=False,
+        help_text="New weights for LoRAs of the template's stack, by name.",
+    )
+
+
+class RunStartSerializer(serializers.Serializer):
+    """POST /api/batch-templates/<id>/generate."""
+
+    theme = serializers.CharField(max_length=500, required=False, allow_blank=True, help_text="The user theme.")
+    user_theme = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text="The original API's name for theme.",
+    )
+    album_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    overrides = RunOverridesSerializer(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        theme = attrs.pop("user_theme", None)
+        if "theme" not in attrs:
+            if theme is None:
+                raise serializers.ValidationError({"theme": ['Give a theme, e.g. "gothic steampunk".']})
+            attrs["theme"] = theme
+        return attrs
+
+
+class RunCurrentItemSerializer(serializers.Serializer):
+    row_index = serializers.IntegerField()
+    prompt = serializers.CharField()
+    step = serializers.IntegerField()
+    steps = serializers.IntegerField()
+
+
+class RunItemSerializer(serializers.Serializer):
+    row_index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=GenerationJob.Status.choices)
+    image_id = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class RunProgressDataSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=BatchGenerationRun.Status.choices)
+    total = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    current_item = RunCurrentItemSerializer(allow_null=True, help_text="The running item furthest along.")
+    eta_seconds = serializers.FloatField(allow_null=True, help_text="Estimated seconds left; null when unknown.")
+    items = RunItemSerializer(many=True)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    template_name = serializers.SerializerMethodField()
+    album_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchGenerationRun
+        fields = [
+            "id",
+            "url",
+            "template",
+            "template_name",
+            "theme",
+            "overrides",
+            "status",
+            "total_items",
+            "completed_items",
+            "failed_items",
+            "cancel_requested",
+            "error",
+            "album",
+            "album_url",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_url(self, obj: BatchGenerationRun) -> str | None:
+        """Runs live under their template; one whose template was deleted has no URL."""
+        if obj.template_id is None:
+            return None
+        kwargs = {"template_pk": obj.template_id, "pk": obj.pk}
+        return reverse("api:batch-template-run-detail", kwargs=kwargs, request=self.context.get("request"))
+
+    def get_template_name(self, obj: BatchGenerationRun) -> str:
+        return str(obj.template_snapshot.get("name", ""))
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_album_url(self, obj: BatchGenerationRun) -> str | None:
+        if not obj.album_id:
+            return None
+        return object_url(self, "api:album-detail", obj.album_id)
+
+
+class RunProgressSerializer(RunSerializer):
+    """A run with its progress: counts, the item being made, an ETA and every item's status."""
+
+    progress = serializers.SerializerMethodField()
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "progress"]
+        read_only_fields = fields
+
+    @extend_schema_field(RunProgressDataSerializer)
+    def get_progress(self, obj: BatchGenerationRun) -> dict[str, Any]:
+        return self.context["progress"]
+
+
+class ThemeSerializer(serializers.Serializer):
+    theme = serializers.CharField()

@@ -1,0 +1,64 @@
+"""Every /api/ endpoint except the ones other apps mount themselves (scrape jobs, training).
+
+Names are in the ``api`` namespace: ``reverse("api:album-detail", kwargs={"pk": 1})``.
+"""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from albums.api.album_views import (
+    AlbumViewSet,
+    ImageFileView,
+    ImageThumbnailView,
+    ImageViewSet,
+    LegacyBatchDetailView,
+    LegacyBatchListView,
+)
+from generation.api.views import (
+    BatchTemplateViewSet,
+    GenerateView,
+    JobViewSet,
+    LoraViewSet,
+    RandomThemeView,
+    TemplateRunViewSet,
+)
+from imagineer.api_views import ConfigView, HealthView
+from labeling.api.views import AlbumLabelView, ImageLabelView, LabelingJobViewSet, TaskStatusView
+
+app_name = "api"
+
+
+class Router(SimpleRouter):
+    """The original's paths have no trailing slash (``/api/albums/3``)."""
+
+    def __init__(self) -> None:
+        super().__init__(trailing_slash="")
+
+
+router = Router()
+router.register("jobs", JobViewSet, basename="job")
+router.register("batch-templates", BatchTemplateViewSet, basename="batch-template")
+router.register(r"batch-templates/(?P<template_pk>\d+)/runs", TemplateRunViewSet, basename="batch-template-run")
+router.register("loras", LoraViewSet, basename="lora")
+router.register("albums", AlbumViewSet, basename="album")
+router.register("images", ImageViewSet, basename="image")
+router.register("labeling/jobs", LabelingJobViewSet, basename="labeling-job")
+
+urlpatterns = [
+    path("health", HealthView.as_view(), name="health"),
+    path("config", ConfigView.as_view(), name="config"),
+    path("generate", GenerateView.as_view(), name="generate"),
+    path("themes/random", RandomThemeView.as_view(), name="theme-random"),
+    path("images/<int:pk>/file", ImageFileView.as_view(), name="image-file"),
+    path("images/<int:pk>/thumbnail", ImageThumbnailView.as_view(), name="image-thumbnail"),
+    path("batches", LegacyBatchListView.as_view(), name="batch-list"),
+    path("batches/<str:batch_id>", LegacyBatchDetailView.as_view(), name="batch-detail"),
+    path("labeling/image/<int:pk>", ImageLabelView.as_view(), name="labeling-image"),
+    path("labeling/album/<int:pk>", AlbumLabelView.as_view(), name="labeling-album"),
+    path("labeling/tasks/<str:task_id>", TaskStatusView.as_view(), name="labeling-task"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
+    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    *router.urls,
+]

@@ -1,0 +1,172 @@
+"""/api/health, /api/config, and the JSON 404/500 answers for unknown /api/ URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from imagineer.api import error_body
+from imagineer.config import BATCH_SIZE_MAX, config_get, config_update
+from imagineer.health import health_report
+from imagineer.models import Config
+from imagineer.permissions import RolePermission
+
+
+class _PartSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(allow_null=True)
+    error = serializers.CharField(required=False)
+
+
+class _QueueSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(allow_null=True, help_text="null: this broker cannot be asked (embedded mode).")
+    workers = serializers.ListField(child=serializers.CharField())
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    database = _PartSerializer()
+    broker = _PartSerializer()
+    workers = serializers.DictField(child=_QueueSerializer(), help_text="By queue: gpu, labeling, default.")
+    model = inline_serializer(
+        "HealthModel",
+        {
+            "model_id": serializers.CharField(allow_blank=True),
+            "is_noise_model": serializers.BooleanField(),
+            "loaded": serializers.BooleanField(help_text="A live gpu worker has the pipeline loaded."),
+            "device": serializers.CharField(allow_blank=True),
+            "last_seen": serializers.DateTimeField(allow_null=True),
+            "configured_model_error": serializers.CharField(allow_blank=True),
+        },
+        required=False,
+    )
+    device = serializers.CharField(allow_null=True, help_text="The gpu worker's device (cuda, mps, cpu).")
+
+
+class HealthView(APIView):
+    """Anyone may ask; nothing secret is reported."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Health of the database, broker, workers and model",
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(HealthSerializer, description="The database or the broker is down."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        report = health_report()
+        return Response(report, status=503 if report["status"] == "down" else 200)
+
+
+class GenerationConfigSerializer(serializers.Serializer):
+    width = serializers.IntegerField(min_value=64, max_value=2048, help_text="Multiple of 8.")
+    height = serializers.IntegerField(min_value=64, max_value=2048, help_text="Multiple of 8.")
+    steps = serializers.IntegerField(min_value=1, max_value=150)
+    guidance_scale = serializers.FloatField(min_value=0, max_value=30)
+    negative_prompt = serializers.CharField(allow_blank=True, max_length=settings.IMAGINEER_MAX_PROMPT_CHARS)
+    batch_size = serializers.IntegerField(min_value=0, max_value=BATCH_SIZE_MAX, help_text="0 = automatic.")
+
+
+class HardwareConfigSerializer(serializers.Serializer):
+    device = serializers.ChoiceField(choices=Config.Device.choices)
+    mixed_precision = serializers.BooleanField()
+    enable_attention_slicing = serializers.BooleanField()
+    enable_vae_slicing = serializers.BooleanField()
+    enable_xformers = serializers.BooleanField()
+
+
+class ConfigSerializer(serializers.Serializer):
+    generation = GenerationConfigSerializer()
+    hardware = HardwareConfigSerializer()
+    model = inline_serializer(
+        "ConfigModel",
+        {
+            "name": serializers.CharField(),
+            "is_noise_model": serializers.BooleanField(),
+        },
+        read_only=True,
+        help_text="Set by IMAGINEER_MODEL in the environment; not writable here.",
+    )
+
+
+class ConfigPartialSerializer(serializers.Serializer):
+    generation = GenerationConfigSerializer(partial=True, required=False)
+    hardware = HardwareConfigSerializer(partial=True, required=False)
+
+
+class SuperuserWrites(BasePermission):
+    message = "Only an administrator (superuser) may change the configuration."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return request.method in SAFE_METHODS or bool(request.user and request.user.is_superuser)
+
+
+def _model() -> dict[str, Any]:
+    return {"name": settings.IMAGINEER_MODEL or "built-in tiny model", "is_noise_model": not settings.IMAGINEER_MODEL}
+
+
+def _with_model(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "model": _model()}
+
+
+def _changes(data: Any) -> Any:
+    """The request body, less an unchanged read-only ``model`` echoed back from a GET."""
+    if isinstance(data, dict) and data.get("model") == _model():
+        return {key: value for key, value in data.items() if key != "model"}
+    return data
+
+
+class ConfigView(APIView):
+    """Generation defaults and hardware options. Paths, secrets and the model are not here."""
+
+    permission_classes = [RolePermission, SuperuserWrites]
+
+    @extend_schema(summary="The configuration", responses={200: ConfigSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(_with_model(config_get()))
+
+    @extend_schema(
+        summary="Replace the configuration (every key; superusers only)",
+        request=ConfigSerializer,
+        responses={200: ConfigSerializer},
+    )
+    def put(self, request: Request) -> Response:
+        return Response(_with_model(config_update(changes=_changes(request.data), user=request.user, partial=False)))
+
+    @extend_schema(
+        summary="Change some configuration keys (superusers only)",
+        request=ConfigPartialSerializer,
+        responses={200: ConfigSerializer},
+    )
+    def patch(self, request: Request) -> Response:
+        return Response(_with_model(config_update(changes=_changes(request.data), user=request.user, partial=True)))
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """No URL matched: the API's JSON error body under /api/, the usual page elsewhere."""
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", "No such endpoint or object."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(
+            error_body("server_error", "Something went wrong on our side; it has been logged."), status=500
+        )
+    return defaults.server_error(request)

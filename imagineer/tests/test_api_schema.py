@@ -1,0 +1,172 @@
+"""The OpenAPI schema, its vendored viewers, and a schemathesis run over the live app."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.validation import validate_schema
+
+from accounts.services import token_create
+from imagineer.tests.factories import (
+    AlbumImageFactory,
+    BatchTemplateFactory,
+    BatchTemplateLoraFactory,
+    LabelFactory,
+    UserFactory,
+)
+
+OUR_PATHS = (
+    "/api/health",
+    "/api/config",
+    "/api/generate",
+    "/api/jobs",
+    "/api/jobs/{id}",
+    "/api/batch-templates",
+    "/api/batch-templates/{id}",
+    "/api/batch-templates/{id}/generate",
+    "/api/batch-templates/{template_pk}/runs",
+    "/api/batch-templates/{template_pk}/runs/{id}",
+    "/api/batch-templates/{template_pk}/runs/{id}/retry",
+    "/api/albums",
+    "/api/albums/{id}",
+    "/api/images",
+    "/api/images/{id}",
+    "/api/images/{id}/file",
+    "/api/images/{id}/thumbnail",
+    "/api/themes/random",
+    "/api/loras",
+    "/api/loras/{id}",
+    "/api/labeling/image/{id}",
+    "/api/labeling/album/{id}",
+    "/api/labeling/tasks/{task_id}",
+    "/api/labeling/jobs",
+    "/api/labeling/jobs/{id}",
+    "/api/batches",
+    "/api/batches/{batch_id}",
+)
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def test_schema_is_valid_openapi_and_documents_every_endpoint(schema):
+    validate_schema(schema)
+    for path in OUR_PATHS:
+        assert path in schema["paths"], path
+        for method, operation in schema["paths"][path].items():
+            if method == "parameters":
+                continue
+            responses = operation["responses"]
+            success = [code for code in responses if code.startswith("2")]
+            assert success, (path, method)
+            assert all(code in responses for code in ("400", "401", "403", "404")), (path, method)
+            assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+            if method in {"post", "put", "patch"} and not path.endswith("/retry"):
+                assert "requestBody" in operation, (path, method)
+            if method != "delete":
+                assert any(responses[code].get("content") for code in success), (path, method)
+
+
+def test_async_writes_are_documented_as_202_and_uploads_as_201(schema):
+    paths = schema["paths"]
+    assert "202" in paths["/api/generate"]["post"]["responses"]
+    assert "202" in paths["/api/batch-templates/{id}/generate"]["post"]["responses"]
+    assert "202" in paths["/api/labeling/album/{id}"]["post"]["responses"]
+    assert "202" in paths["/api/jobs/{id}"]["delete"]["responses"]
+    assert "201" in paths["/api/loras"]["post"]["responses"]
+    assert "multipart/form-data" in paths["/api/loras"]["post"]["requestBody"]["content"]
+
+
+@pytest.mark.django_db
+def test_swagger_ui_and_redoc_use_vendored_assets(api_as):
+    client = api_as("viewer")
+    for url in ("/api/schema/swagger-ui/", "/api/schema/redoc/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert "drf_spectacular_sidecar" in html
+        assert not re.search(r"https?://(cdn|unpkg|fastly)", html), url
+        asset = re.search(r'src="(/static/drf_spectacular_sidecar/[^"]+\.js)"', html).group(1)
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/api/schema/").status_code == 200
+
+
+def test_unknown_api_urls_answer_with_the_json_error_body(client, db):
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server, tmp_path):
+    """Fuzz the operations of the live app under /api/ (ours and scrape jobs) as an administrator."""
+    admin = UserFactory(username="fuzzer", role="curator", is_superuser=True, is_staff=True)
+    _, key = token_create(user=admin, name="schemathesis")
+    # Some rows for the fuzzer to find at small ids.
+    membership = AlbumImageFactory()
+    LabelFactory(image=membership.image)
+    BatchTemplateLoraFactory(template=BatchTemplateFactory())
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{live_server.url}/api/schema/",
+        "--header",
+        f"Authorization: Token {key}",
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        "--phases",
+        "examples,fuzzing",
+        "--max-examples",
+        "8",
+        "--seed",
+        "20261124",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
+        "--no-shrink",
+        # GET /api/training/runs/ documents a bare array but answers a paginated page; it
+        # joins this run once its schema matches.
+        "--exclude-path-regex",
+        "^/api/training/",
+    ]
+    env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
+    assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-4000:]
+    assert "passed" in result.stdout
+
+
+@pytest.mark.django_db
+def test_the_browsable_api_renders_every_kind_of_endpoint(api_as):
+    membership = AlbumImageFactory()
+    template = BatchTemplateFactory()
+    client = api_as("creator")
+    for url in (
+        "/api/albums",
+        f"/api/albums/{membership.album_id}",
+        "/api/images",
+        f"/api/images/{membership.image_id}?include=labels",
+        "/api/batch-templates",
+        f"/api/batch-templates/{template.pk}",
+        f"/api/batch-templates/{template.pk}/runs",
+        "/api/jobs",
+        "/api/loras",
+        "/api/generate",
+        "/api/config",
+        "/api/health",
+        "/api/batches",
+        "/api/labeling/jobs",
+    ):
+        response = client.get(url, HTTP_ACCEPT="text/html")
+        assert response.status_code in {200, 405}, url
+        assert response["Content-Type"].startswith("text/html"), url
+        assert b"Imagineer" in response.content or b"Django REST framework" in response.content, url
