@@ -158,12 +158,79 @@ class BatchTemplateAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class LoraUploadForm(forms.ModelForm):
+    """Adding a LoRA means uploading its .safetensors: base, rank and sha256 are read from the file."""
+
+    upload = forms.FileField(
+        label="LoRA file",
+        help_text="A .safetensors LoRA (pickled .ckpt/.pt files are refused: they can run code when loaded).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}),
+    )
+
+    class Meta:
+        model = Lora
+        fields = ["upload", "name", "trigger_words", "default_weight", "description"]
+
+    def __init__(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.fields["name"].required = False
+        self.fields["name"].help_text = "Leave empty to use the file name."
+
+    def clean(self) -> dict[str, Any]:
+        from generation.services.loras import lora_upload
+
+        cleaned = super().clean()
+        if self.errors or not cleaned.get("upload"):
+            return cleaned
+        try:
+            # The admin wraps the whole add view in a transaction: a later error rolls the row back.
+            lora = lora_upload(
+                uploaded_file=cleaned["upload"],
+                name=cleaned.get("name") or None,
+                created_by=getattr(self.request, "user", None),
+            )
+        except ApplicationError as exc:
+            for field, messages in (exc.fields or {"upload": [exc.message]}).items():
+                for message in messages:
+                    self.add_error("upload" if field == "file" else (field if field in self.fields else None), message)
+            return cleaned
+        cleaned["name"] = lora.name
+        self.instance = lora
+        return cleaned
+
+
 @admin.register(Lora)
 class LoraAdmin(admin.ModelAdmin):
     list_display = ["name", "base", "rank", "default_weight", "source", "file_size", "created_at"]
     list_filter = ["base", "source"]
     search_fields = ["name", "trigger_words", "sha256", "file"]
     readonly_fields = ["sha256", "file_size", "base", "rank", "alpha", "file", "source", "created_at", "updated_at"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        kwargs.update(form=LoraUploadForm, fields=LoraUploadForm.Meta.fields)
+        form_class = super().get_form(request, obj, **kwargs)
+
+        class RequestBoundForm(form_class):
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, request=request, **inner)
+
+        return RequestBoundForm
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.readonly_fields if obj is not None else []
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None):
+        if obj is None:
+            return [(None, {"fields": LoraUploadForm.Meta.fields})]
+        return super().get_fieldsets(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Lora) -> None:
+        from generation.services.loras import lora_delete
+
+        lora_delete(lora=obj)
 
 
 class GenerationJobInline(admin.TabularInline):

@@ -249,3 +249,25 @@ class GenerationJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+class EngineWorker(models.Model):
+    """What a gpu worker process has loaded, written by the worker and read by pages and the API.
+
+    The web process never imports torch: this row is how it learns the model, device and
+    whether the model is the built-in noise model.
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    model_id = models.CharField(max_length=500, blank=True)
+    is_noise_model = models.BooleanField(default=False)
+    device = models.CharField(max_length=32, blank=True)
+    loaded = models.BooleanField(default=False)
+    info = models.JSONField(default=dict, blank=True)
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}: {self.model_id} on {self.device}"

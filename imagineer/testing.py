@@ -35,6 +35,7 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
             "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "LORA_ROOT": str(settings.LORA_ROOT),
+            "IMAGINEER_TINY_MODEL_DIR": str(settings.IMAGINEER_TINY_MODEL_DIR),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -10,6 +10,8 @@ mkdir -p var/log
 
 $PY manage.py migrate --noinput
 $PY manage.py load_builtin_templates
+# The built-in tiny model (random weights) is what the gpu worker loads when IMAGINEER_MODEL is unset.
+if [ -z "${IMAGINEER_MODEL:-}" ]; then $PY manage.py build_tiny_model; fi
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }

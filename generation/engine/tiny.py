@@ -1,0 +1,116 @@
+"""The built-in tiny SD1.5-shaped pipeline with random weights.
+
+It has SD1.5's interfaces (4 latent channels, VAE scale factor 8, 768-wide text embeddings,
+the real CLIP tokenizer's merges, truncated) with a few channels per layer, so every code path
+of the engine (batching, LoRAs, long prompts, schedulers, single-file loading) runs in
+seconds on a CPU. It makes noise: the weights are random. Built deterministically from a
+fixed seed, so every machine builds the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+from generation.engine.tokenizer_files import clip_merges_read, clip_tokenizer_write
+
+TINY_SEED = 1234
+TINY_MERGES = 2000
+MARKER = "imagineer-tiny.json"
+TINY_VERSION = 1
+
+
+def tiny_model_ready(folder: Path) -> bool:
+    marker = folder / MARKER
+    if not marker.exists():
+        return False
+    try:
+        return json.loads(marker.read_text()).get("version") == TINY_VERSION
+    except ValueError:
+        return False
+
+
+def tiny_model_build(folder: Path | None = None, *, force: bool = False) -> Path:
+    """Build the tiny pipeline into ``folder`` (default IMAGINEER_TINY_MODEL_DIR); idempotent."""
+    import torch
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    folder = Path(folder or settings.IMAGINEER_TINY_MODEL_DIR)
+    if tiny_model_ready(folder) and not force:
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Built beside the target and renamed, so a half-built model is never picked up.
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        merges = clip_merges_read(Path(settings.IMAGINEER_SD15_CONFIG_DIR) / "tokenizer" / "merges.txt")
+        clip_tokenizer_write(merges[:TINY_MERGES], staging / "tokenizer")
+        tokenizer = CLIPTokenizer.from_pretrained(staging / "tokenizer")
+
+        torch.manual_seed(TINY_SEED)
+        unet = UNet2DConditionModel(
+            sample_size=64,
+            in_channels=4,
+            out_channels=4,
+            block_out_channels=(32, 64),
+            layers_per_block=2,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=768,
+            attention_head_dim=8,
+            norm_num_groups=32,
+        )
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            block_out_channels=(16, 16, 32, 32),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=1,
+            norm_num_groups=8,
+            sample_size=64,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=768,
+                intermediate_size=128,
+                num_hidden_layers=1,
+                num_attention_heads=12,
+                max_position_embeddings=77,
+                projection_dim=768,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        )
+        scheduler = DPMSolverMultistepScheduler.from_pretrained(
+            Path(settings.IMAGINEER_SD15_CONFIG_DIR), subfolder="scheduler"
+        )
+        pipe = StableDiffusionPipeline(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        # Half precision on disk keeps the folder small; it loads as float32 on a CPU.
+        pipe.to(torch.float16)
+        pipe.save_pretrained(staging, safe_serialization=True)
+        (staging / MARKER).write_text(
+            json.dumps({"version": TINY_VERSION, "seed": TINY_SEED, "note": "random weights: makes noise"}) + "\n"
+        )
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

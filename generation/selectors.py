@@ -1,0 +1,106 @@
+"""Reads for pages and the API: run progress, engine status, job lists. No torch here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from generation.engine.source import NOISE_NOTE, ModelSourceError, model_source
+from generation.models import BatchGenerationRun, EngineWorker, GenerationJob
+
+ENGINE_STALE_AFTER = timedelta(minutes=2)
+
+
+def run_progress(*, run: BatchGenerationRun) -> dict:
+    """Everything a progress bar needs, from the database only (one query for the items)."""
+    jobs = list(
+        GenerationJob.objects.filter(run=run)
+        .order_by("row_index")
+        .values("row_index", "status", "result_image_id", "error", "prompt", "current_step", "steps", "started_at")
+    )
+    counts = dict.fromkeys(GenerationJob.Status.values, 0)
+    for job in jobs:
+        counts[job["status"]] += 1
+    running = [job for job in jobs if job["status"] == GenerationJob.Status.RUNNING]
+    current = None
+    if running:
+        job = max(running, key=lambda item: (item["current_step"], -item["row_index"]))
+        current = {
+            "row_index": job["row_index"],
+            "prompt": job["prompt"],
+            "step": job["current_step"],
+            "steps": job["steps"],
+        }
+    remaining = counts["queued"] + counts["running"]
+    done = counts["succeeded"] + counts["failed"]
+    eta = None
+    if remaining and done and run.started_at and not run.is_finished:
+        elapsed = (timezone.now() - run.started_at).total_seconds()
+        eta = round(elapsed / done * remaining, 1)
+    elif run.is_finished:
+        eta = 0 if run.status == BatchGenerationRun.Status.COMPLETED else None
+    return {
+        "status": run.status,
+        "total": run.total_items or len(jobs),
+        "completed": counts["succeeded"],
+        "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "queued": counts["queued"],
+        "running": counts["running"],
+        "current_item": current,
+        "eta_seconds": eta,
+        "items": [
+            {
+                "row_index": job["row_index"],
+                "status": job["status"],
+                "image_id": job["result_image_id"],
+                "error": job["error"],
+            }
+            for job in jobs
+        ],
+    }
+
+
+def engine_status() -> dict:
+    """What the gpu workers report they have loaded (written by the worker into EngineWorker)."""
+    try:
+        source = model_source()
+        configured, configured_error = source.model_id, ""
+        is_noise = source.is_noise
+    except ModelSourceError as exc:
+        configured, configured_error, is_noise = "", str(exc), False
+    workers = list(EngineWorker.objects.order_by("-last_seen")[:20])
+    now = timezone.now()
+    live = [worker for worker in workers if now - worker.last_seen < ENGINE_STALE_AFTER]
+    latest = live[0] if live else (workers[0] if workers else None)
+    return {
+        "model_id": latest.model_id if latest else configured,
+        "configured_model": configured,
+        "configured_model_error": configured_error,
+        "is_noise_model": latest.is_noise_model if latest else is_noise,
+        "noise_note": NOISE_NOTE if (latest.is_noise_model if latest else is_noise) else "",
+        "device": latest.device if latest else "",
+        "loaded": bool(latest and latest.loaded and latest in live),
+        "last_seen": latest.last_seen if latest else None,
+        "workers": [
+            {
+                "hostname": worker.hostname,
+                "model_id": worker.model_id,
+                "device": worker.device,
+                "loaded": worker.loaded,
+                "last_seen": worker.last_seen,
+                "live": worker in live,
+            }
+            for worker in workers
+        ],
+        "info": latest.info if latest else {},
+    }
+
+
+def job_list(*, status: str | None = None) -> QuerySet[GenerationJob]:
+    jobs = GenerationJob.objects.select_related("run", "result_image", "album", "created_by")
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs.order_by("-created_at", "-id")

@@ -1,0 +1,291 @@
+"""Batch runs: a template + a theme -> an album filled image by image, in row order.
+
+``run_start`` creates the run, its album (now, so images appear as they finish) and one job
+per CSV row with its constructed prompt and seed, then splits the jobs into gpu tasks so that
+several GPU workers can share one run. Counts and the final status are recomputed from the
+jobs by ``run_refresh`` (idempotent, safe to call from any worker at any time).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from albums.models import Album, AlbumImage
+from albums.services.curation import album_create
+from albums.services.files import media_path
+from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
+from generation.services.jobs import (
+    chunks_enqueue,
+    generation_params_validate,
+    lora_stack_snapshot,
+    seed_random,
+    seed_validate,
+)
+from generation.services.templates import (
+    lora_weight_parse,
+    prompt_construct,
+    prompt_render_row,
+    template_validate,
+)
+from imagineer.errors import ApplicationError, field_error
+
+SEED_POLICIES = ("random", "fixed", "increment")
+OVERRIDE_KEYS = {"steps", "guidance_scale", "width", "height", "negative_prompt", "seed", "seed_policy", "lora_weights"}
+Status = BatchGenerationRun.Status
+JobStatus = GenerationJob.Status
+
+
+def _template_snapshot(template: BatchTemplate, stack: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": template.pk,
+        "name": template.name,
+        "slug": template.slug,
+        "columns": list(template.columns),
+        "base_prompt": template.base_prompt,
+        "prompt_template": template.prompt_template,
+        "style_suffix": template.style_suffix,
+        "negative_prompt": template.negative_prompt,
+        "width": template.width,
+        "height": template.height,
+        "steps": template.steps,
+        "guidance_scale": template.guidance_scale,
+        "loras": stack,
+        "row_count": len(template.csv_data),
+    }
+
+
+def _seeds(count: int, *, policy: str, base: int | None) -> list[int]:
+    if policy == "random":
+        return [seed_random() for _ in range(count)]
+    if base is None:
+        base = seed_random()
+    if policy == "fixed":
+        return [base] * count
+    return [(base + index) % 2**32 for index in range(count)]
+
+
+def _overrides_clean(template: BatchTemplate, overrides: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - OVERRIDE_KEYS)
+    if unknown:
+        raise field_error(
+            "overrides", f"Unknown override {', '.join(unknown)}; known: {', '.join(sorted(OVERRIDE_KEYS))}."
+        )
+    clean = {
+        "steps": overrides.get("steps", template.steps),
+        "guidance_scale": float(overrides.get("guidance_scale", template.guidance_scale)),
+        "width": overrides.get("width", template.width),
+        "height": overrides.get("height", template.height),
+        "negative_prompt": overrides.get("negative_prompt", template.negative_prompt) or "",
+    }
+    seed = overrides.get("seed")
+    if seed is not None:
+        seed = seed_validate(seed)
+    policy = overrides.get("seed_policy") or ("increment" if seed is not None else "random")
+    if policy not in SEED_POLICIES:
+        raise field_error("seed_policy", f"Seed policy {policy!r} is not one of {', '.join(SEED_POLICIES)}.")
+    clean.update(seed=seed, seed_policy=policy)
+    weights = overrides.get("lora_weights") or {}
+    if not isinstance(weights, dict):
+        raise field_error("lora_weights", "LoRA weights must be a mapping of LoRA name to weight.")
+    clean["lora_weights"] = {
+        name: str(lora_weight_parse(value, field="lora_weights")) for name, value in weights.items()
+    }
+    return clean
+
+
+@transaction.atomic
+def run_start(
+    *,
+    template: BatchTemplate,
+    theme: str,
+    album_name: str | None = None,
+    overrides: dict | None = None,
+    created_by: Any = None,
+) -> BatchGenerationRun:
+    theme = (theme or "").strip()
+    if len(theme) > 500:
+        raise field_error("theme", f"The theme is {len(theme)} characters; the limit is 500.")
+    params = _overrides_clean(template, dict(overrides or {}))
+    generation_params_validate(
+        prompt="-",
+        negative_prompt=params["negative_prompt"],
+        width=params["width"],
+        height=params["height"],
+        steps=params["steps"],
+        guidance_scale=params["guidance_scale"],
+        scheduler=settings.IMAGINEER_SCHEDULER,
+    )
+    template_validate(
+        columns=template.columns,
+        rows=template.csv_data,
+        base_prompt=template.base_prompt,
+        prompt_template=template.prompt_template,
+        style_suffix=template.style_suffix,
+        theme=theme,
+    )
+    entries = list(template.lora_stack.select_related("lora"))
+    names = {entry.lora.name for entry in entries}
+    missing = sorted(set(params["lora_weights"]) - names)
+    if missing:
+        raise field_error(
+            "lora_weights",
+            f"LoRA {missing[0]!r} is not in this template's stack ({', '.join(sorted(names)) or 'empty'}).",
+        )
+    stack: list[tuple[Lora, Any]] = [
+        (entry.lora, params["lora_weights"].get(entry.lora.name, entry.weight)) for entry in entries
+    ]
+    lora_snapshot = lora_stack_snapshot(stack, field="lora_weights")
+
+    name = (album_name or "").strip() or f"{template.name}: {theme or 'untitled'}"[:200]
+    album = album_create(
+        name=name[:200],
+        source_type=Album.SourceType.BATCH_GENERATION,
+        description=f"Generated from template {template.name!r} with theme {theme!r}.",
+        created_by=created_by,
+    )
+    rows = list(template.csv_data)
+    run = BatchGenerationRun.objects.create(
+        template=template,
+        template_snapshot=_template_snapshot(template, lora_snapshot),
+        theme=theme,
+        overrides=dict(params),
+        album=album,
+        total_items=len(rows),
+        created_by=created_by,
+    )
+    seeds = _seeds(len(rows), policy=params["seed_policy"], base=params["seed"])
+    jobs = []
+    for index, row in enumerate(rows):
+        row_text = prompt_render_row(template.prompt_template, row)
+        jobs.append(
+            GenerationJob(
+                run=run,
+                row_index=index,
+                album=album,
+                prompt=prompt_construct(
+                    base_prompt=template.base_prompt,
+                    theme=theme,
+                    row_text=row_text,
+                    style_suffix=template.style_suffix,
+                ),
+                negative_prompt=params["negative_prompt"],
+                prompt_parts={
+                    "base_prompt": template.base_prompt,
+                    "theme": theme,
+                    "row_text": row_text,
+                    "style_suffix": template.style_suffix,
+                    "row": dict(row),
+                    "title": str(next(iter(row.values()), "")) if row else "",
+                },
+                width=params["width"],
+                height=params["height"],
+                steps=params["steps"],
+                guidance_scale=params["guidance_scale"],
+                seed=seeds[index],
+                scheduler=settings.IMAGINEER_SCHEDULER,
+                lora_stack=lora_snapshot,
+                created_by=created_by,
+            )
+        )
+    created = GenerationJob.objects.bulk_create(jobs)
+    chunks_enqueue([job.pk for job in created])
+    return run
+
+
+def run_refresh(*, run_id: int) -> BatchGenerationRun:
+    """Recompute a run's counts from its jobs and settle its status once no job is left to run."""
+    with transaction.atomic():
+        run = BatchGenerationRun.objects.select_for_update().get(pk=run_id)
+        counts = dict(run.jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+        succeeded = counts.get(JobStatus.SUCCEEDED, 0)
+        failed = counts.get(JobStatus.FAILED, 0)
+        cancelled = counts.get(JobStatus.CANCELLED, 0)
+        unfinished = counts.get(JobStatus.QUEUED, 0) + counts.get(JobStatus.RUNNING, 0)
+        run.completed_items, run.failed_items = succeeded, failed
+        fields = ["completed_items", "failed_items"]
+        if unfinished == 0 and not run.is_finished:
+            if run.cancel_requested:
+                run.status = Status.CANCELLED
+            elif failed == 0 and cancelled == 0:
+                run.status = Status.COMPLETED
+            elif succeeded:
+                run.status = Status.COMPLETED_WITH_ERRORS
+            else:
+                run.status = Status.FAILED
+                run.error = run.jobs.exclude(error="").values_list("error", flat=True).first() or ""
+                fields.append("error")
+            run.finished_at = timezone.now()
+            fields += ["status", "finished_at"]
+        run.save(update_fields=fields)
+        return run
+
+
+def run_mark_running(*, run_id: int) -> None:
+    BatchGenerationRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def run_cancel(*, run: BatchGenerationRun) -> BatchGenerationRun:
+    """Queued items are dropped now; running ones stop at the next denoising step; images stay."""
+    run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
+    if run.is_finished:
+        raise ApplicationError(f"Run {run.pk} has already finished ({run.get_status_display().lower()}).")
+    now = timezone.now()
+    run.jobs.filter(status=JobStatus.QUEUED).update(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now)
+    run.jobs.filter(status=JobStatus.RUNNING).update(cancel_requested=True)
+    run.cancel_requested = True
+    # Settled now: a crashed worker's running items must not keep the run open forever.
+    run.status, run.finished_at = Status.CANCELLED, now
+    run.save(update_fields=["cancel_requested", "status", "finished_at"])
+    return run_refresh(run_id=run.pk)
+
+
+def _image_missing(job: GenerationJob) -> bool:
+    if job.result_image_id is None:
+        return True
+    try:
+        return not media_path(job.result_image.file.name).is_file()
+    except ValueError:
+        return True
+
+
+@transaction.atomic
+def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
+    """Run again the failed, cancelled and missing items; finished images are not touched."""
+    run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
+    if not run.is_finished:
+        raise ApplicationError(f"Run {run.pk} is still {run.status}; cancel it or wait for it to finish first.")
+    jobs = list(run.jobs.select_related("result_image").order_by("row_index"))
+    targets = [
+        job
+        for job in jobs
+        if job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+        or (job.status == JobStatus.SUCCEEDED and _image_missing(job))
+    ]
+    if not targets:
+        raise ApplicationError(f"Run {run.pk} has nothing to retry: every item has its image.")
+    for job in targets:
+        if job.result_image_id:
+            # The row points at a file that is gone: drop it so the album shows the new one.
+            AlbumImage.objects.filter(image_id=job.result_image_id).delete()
+            job.result_image.delete()
+    GenerationJob.objects.filter(pk__in=[job.pk for job in targets]).update(
+        status=JobStatus.QUEUED,
+        cancel_requested=False,
+        error="",
+        current_step=0,
+        started_at=None,
+        finished_at=None,
+        result_image=None,
+    )
+    run.status, run.cancel_requested, run.finished_at, run.error = Status.RUNNING, False, None, ""
+    run.save(update_fields=["status", "cancel_requested", "finished_at", "error"])
+    chunks_enqueue([job.pk for job in targets])
+    return run_refresh(run_id=run.pk)
