@@ -98,6 +98,12 @@ def device_resolve(requested: str = "auto") -> str:
     return "cpu"
 
 
+def _sdpa_processor():
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    return AttnProcessor2_0()
+
+
 def dtype_resolve(requested: str, device: str) -> torch.dtype:
     named = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
     if requested in named:
@@ -151,7 +157,6 @@ class Engine:
         if self.pipe is not None:
             return self
         from diffusers import StableDiffusionPipeline
-        from diffusers.models.attention_processor import AttnProcessor2_0
 
         started = time.perf_counter()
         if settings.IMAGINEER_TORCH_THREADS:
@@ -178,7 +183,7 @@ class Engine:
             unet_dir = source.config_dir / "unet" if source.config_dir else None
             weights = next(iter(sorted(unet_dir.glob("*.safetensors"))), None) if unet_dir else None
         pipe = pipe.to(self.device)
-        pipe.unet.set_attn_processor(AttnProcessor2_0())
+        pipe.unet.set_attn_processor(_sdpa_processor())
         if self.attention_slicing:
             pipe.enable_attention_slicing()
         if self.vae_slicing:
@@ -196,6 +201,29 @@ class Engine:
             "Loaded %s (%s) on %s/%s in %.1fs", source.model_id, source.kind, self.device, self.dtype, self.load_seconds
         )
         return self
+
+    def options_apply(self, options: HardwareOptions) -> None:
+        """Switch slicing, attention backend and batch size on the loaded pipeline."""
+        if options.attention_slicing != self.attention_slicing:
+            if options.attention_slicing:
+                self.pipe.enable_attention_slicing()
+            else:
+                self.pipe.disable_attention_slicing()
+                self.pipe.unet.set_attn_processor(_sdpa_processor())
+            self.attention_slicing = options.attention_slicing
+        if options.vae_slicing != self.vae_slicing:
+            if options.vae_slicing:
+                self.pipe.vae.enable_slicing()
+            else:
+                self.pipe.vae.disable_slicing()
+            self.vae_slicing = options.vae_slicing
+        if options.xformers and not self.attention_slicing:
+            try:
+                self.pipe.enable_xformers_memory_efficient_attention()
+            except (ImportError, ModuleNotFoundError, ValueError, NotImplementedError) as exc:
+                # PyTorch's SDPA (already in use) is as fast on current GPUs; xformers is optional.
+                logger.warning("xformers requested but unavailable (%s); keeping PyTorch SDPA attention", exc)
+        self.batch_size_setting = options.batch_size
 
     def info(self) -> dict:
         return {
@@ -367,16 +395,77 @@ class Engine:
         return results  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class HardwareOptions:
+    device: str
+    dtype: str
+    attention_slicing: bool
+    vae_slicing: bool
+    xformers: bool
+    batch_size: int
+
+
+def hardware_options() -> HardwareOptions:
+    """The environment's hardware settings, overridden by what an admin set in the configuration.
+
+    The configuration's ``auto`` device and zero batch size mean "as the environment says";
+    turning mixed precision off forces fp32; slicing is on when either asks for it.
+    """
+    from imagineer.config import config_get
+
+    config = config_get()
+    hardware, generation = config["hardware"], config["generation"]
+    return HardwareOptions(
+        device=settings.IMAGINEER_DEVICE if hardware["device"] == "auto" else hardware["device"],
+        dtype=settings.IMAGINEER_DTYPE if hardware["mixed_precision"] else "fp32",
+        attention_slicing=settings.IMAGINEER_ATTENTION_SLICING or hardware["enable_attention_slicing"],
+        vae_slicing=settings.IMAGINEER_VAE_SLICING or hardware["enable_vae_slicing"],
+        xformers=hardware["enable_xformers"],
+        batch_size=generation["batch_size"] or settings.IMAGINEER_BATCH_SIZE,
+    )
+
+
+def _engine_build(options: HardwareOptions) -> Engine:
+    engine = Engine(
+        device=options.device,
+        dtype=options.dtype,
+        attention_slicing=options.attention_slicing,
+        vae_slicing=options.vae_slicing,
+        batch_size=options.batch_size,
+    ).load()
+    engine.options_apply(options)
+    return engine
+
+
 _engine: Engine | None = None
+_engine_options: HardwareOptions | None = None
 _engine_lock = threading.Lock()
 
 
 def engine_get() -> Engine:
-    """The process-wide engine, loaded on first use and kept for the life of the process."""
-    global _engine
+    """The process-wide engine, loaded on first use and kept for the life of the process.
+
+    Hardware options changed in the configuration take effect at the next chunk: slicing and
+    batch size in place, a new device or precision by loading the pipeline again.
+    """
+    global _engine, _engine_options
+    options = hardware_options()
     with _engine_lock:
+        if _engine is not None and _engine_options is not None and options != _engine_options:
+            same_placement = (
+                device_resolve(options.device) == _engine.device
+                and dtype_resolve(options.dtype, _engine.device) == _engine.dtype
+            )
+            if same_placement:
+                _engine.options_apply(options)
+            else:
+                logger.info("Hardware options changed (%s -> %s): reloading the pipeline", _engine_options, options)
+                _engine = None
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
         if _engine is None:
-            _engine = Engine().load()
+            _engine = _engine_build(options)
+        _engine_options = options
         return _engine
 
 

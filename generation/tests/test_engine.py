@@ -155,3 +155,41 @@ def test_lora_detection_reads_base_rank_and_alpha(lora_files):
     assert (a.base, a.rank, a.alpha, a.cross_attention_dim) == ("sd15", 4, 8.0, 768)
     xl = lora_inspect(lora_files["xl"])
     assert (xl.base, xl.rank) == ("sdxl", 4)
+
+
+@pytest.mark.django_db
+def test_hardware_options_from_the_configuration_reach_the_resident_engine(tiny_model_dir):
+    import torch
+    from diffusers.models.attention_processor import AttnProcessor2_0, SlicedAttnProcessor
+
+    from generation.engine import runtime
+    from imagineer.config import config_update
+
+    torch.set_num_threads(1)
+    runtime._engine = runtime._engine_options = None
+    try:
+        first = runtime.engine_get()
+        assert not first.attention_slicing and not first.vae_slicing
+        assert all(isinstance(p, AttnProcessor2_0) for p in first.pipe.unet.attn_processors.values())
+
+        config_update(
+            changes={
+                "hardware": {"enable_attention_slicing": True, "enable_vae_slicing": True},
+                "generation": {"batch_size": 3},
+            },
+            user=None,
+            partial=True,
+        )
+        same = runtime.engine_get()
+        assert same is first, "slicing and batch size change in place, without reloading the pipeline"
+        assert same.attention_slicing and same.pipe.vae.use_slicing
+        assert any(isinstance(p, SlicedAttnProcessor) for p in same.pipe.unet.attn_processors.values())
+        assert same.batch_size(64, 64) == 3
+
+        config_update(
+            changes={"hardware": {"mixed_precision": False, "enable_attention_slicing": False}}, user=None, partial=True
+        )
+        assert runtime.engine_get() is same and not same.attention_slicing
+        assert all(isinstance(p, AttnProcessor2_0) for p in same.pipe.unet.attn_processors.values())
+    finally:
+        runtime._engine = runtime._engine_options = None
