@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from training.models import TrainingRun
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    """Read-only: runs are started, cancelled and resumed through the training services (pages, API)."""
+
+    list_display = [
+        "name",
+        "trigger_word",
+        "album",
+        "status",
+        "current_step",
+        "max_steps",
+        "lora",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "caption_source"]
+    search_fields = ["name", "trigger_word", "album__name"]
+    list_select_related = ["album", "lora", "created_by"]
+    exclude = ["dataset", "loss_history"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: TrainingRun | None = None) -> bool:
+        return False

@@ -1,0 +1,56 @@
+"""Export an album as a kohya-style dataset zip: ``N_trigger/`` with image + ``.txt`` caption pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from albums.services.files import atomic_write
+from imagineer.errors import ApplicationError
+from training.management.commands.train_lora import album_find
+from training.models import TrainingRun
+from training.services.datasets import EXPORT_REPEATS, dataset_export_zip
+
+
+class Command(BaseCommand):
+    help = "Export an album (id or slug) as a kohya-style training dataset zip."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("album", help="Album id or slug.")
+        parser.add_argument(
+            "--trigger", required=True, help="Trigger word: folder name and first word of every caption."
+        )
+        parser.add_argument("--output", "-o", help="Zip file to write (default: <album-slug>-dataset.zip).")
+        parser.add_argument("--repeats", type=int, default=EXPORT_REPEATS, help="kohya repeats (the N of N_trigger/).")
+        parser.add_argument(
+            "--caption-source", default=TrainingRun.CaptionSource.AUTO, choices=TrainingRun.CaptionSource.values
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        album = album_find(options["album"])
+        output = Path(options["output"] or f"{album.slug}-dataset.zip").resolve()
+        # The raw stream under the command's stderr: tqdm redraws with \r, OutputWrapper would add newlines.
+        bar = tqdm(total=None, unit="image", desc="Exporting", file=self.stderr._out, disable=options["verbosity"] == 0)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            with atomic_write(output) as handle:
+                count = dataset_export_zip(
+                    album=album,
+                    trigger_word=options["trigger"],
+                    handle=handle,
+                    caption_source=options["caption_source"],
+                    repeats=options["repeats"],
+                    progress=progress,
+                )
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
+        finally:
+            bar.close()
+        self.stdout.write(self.style.SUCCESS(f"Wrote {count} images with captions to {output}"))

@@ -1,0 +1,36 @@
+"""gpu-queue tasks (routed by CELERY_TASK_ROUTES "training.tasks.*"): thin wrappers over services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from training.services.execute import Outcome, training_execute
+
+logger = logging.getLogger(__name__)
+
+
+def _resident_engine_settle() -> None:
+    """Wait until the worker's resident generation engine is loaded (it loads in a background
+    thread when the worker starts; ``engine_get`` holds the engine lock while it loads), so our
+    own model load never runs beside it: concurrent diffusers loads break each other, and two
+    at once would double the peak memory."""
+    from generation.engine.runtime import engine_get
+
+    try:
+        engine_get()
+    except Exception:
+        # The training load reports the same problem on the run, where a user sees it.
+        logger.warning("The resident generation engine did not load; training loads its own model anyway.")
+
+
+@shared_task(bind=True, acks_late=True, max_retries=100, name="training.tasks.training_run_task")
+def training_run_task(self, run_id: int) -> str:
+    outcome = training_execute(run_id=run_id, task_id=self.request.id, before_load=_resident_engine_settle)
+    if outcome == Outcome.BUSY:
+        # Redelivered while the run looks alive (its worker may just have died): look again once
+        # its heartbeat could have gone stale; the claim then takes it over from its checkpoint.
+        raise self.retry(countdown=max(1, settings.IMAGINEER_TRAINING_HEARTBEAT_STALE // 2))
+    return str(outcome)

@@ -1,0 +1,56 @@
+"""Claims and cancel without a worker: the conditional updates that make tasks idempotent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from training.models import TrainingRun
+from training.services.execute import MAX_ATTEMPTS, Outcome, training_claim
+from training.services.runs import training_cancel, training_resume, training_start
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(album, creator):
+    return training_start(album=album, name="Cards", trigger_word="crdz", created_by=creator, enqueue=False)
+
+
+def _age(run: TrainingRun, seconds: int) -> None:
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_claim_once_then_busy_then_take_over_when_stale(run, settings):
+    settings.IMAGINEER_TRAINING_HEARTBEAT_STALE = 60
+    assert training_claim(run_id=run.pk, task_id="someone-else") == Outcome.SKIPPED
+    assert training_claim(run_id=run.pk, task_id=run.task_id) == Outcome.RAN
+    assert training_claim(run_id=run.pk, task_id=run.task_id) == Outcome.BUSY  # a redelivery while it trains
+    _age(run, 120)
+    assert training_claim(run_id=run.pk, task_id=run.task_id) == Outcome.RAN
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (TrainingRun.Status.PREPARING, 2)
+
+
+def test_a_run_that_keeps_killing_its_worker_fails(run, settings):
+    settings.IMAGINEER_TRAINING_HEARTBEAT_STALE = 60
+    for _ in range(MAX_ATTEMPTS):
+        assert training_claim(run_id=run.pk, task_id=run.task_id) == Outcome.RAN
+        _age(run, 120)
+    assert training_claim(run_id=run.pk, task_id=run.task_id) == Outcome.SKIPPED
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED and "stopped 3 times" in run.error
+    run = training_resume(run=run, user=run.created_by)
+    assert (run.status, run.attempts) == (TrainingRun.Status.QUEUED, 0)
+
+
+def test_cancel_flags_a_live_run_and_ends_a_dead_one(run, settings):
+    settings.IMAGINEER_TRAINING_HEARTBEAT_STALE = 60
+    training_claim(run_id=run.pk, task_id=run.task_id)
+    run = training_cancel(run=run, user=run.created_by)
+    assert (run.status, run.cancel_requested) == (TrainingRun.Status.PREPARING, True)
+    _age(run, 120)
+    run = training_cancel(run=run, user=run.created_by)
+    assert run.status == TrainingRun.Status.CANCELLED

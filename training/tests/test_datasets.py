@@ -1,0 +1,143 @@
+"""Datasets: caption order, bad input refused before any GPU work, the kohya-style export."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image as PILImage
+
+from albums.services.files import media_path
+from imagineer.errors import ApplicationError
+from imagineer.tests.factories import AlbumImageFactory, ImageFactory, LabelFactory, LoraFactory
+from labeling.models import Label
+from training.models import TrainingRun
+from training.services.datasets import dataset_collect, dataset_export_zip
+from training.services.runs import training_start
+from training.tests.conftest import album_make
+
+pytestmark = pytest.mark.django_db
+
+
+def _start(album, user, **kwargs):
+    return training_start(
+        album=album, name=kwargs.pop("name", "Cards"), trigger_word="crdz", created_by=user, enqueue=False, **kwargs
+    )
+
+
+def test_caption_order_sd_training_then_default_then_prompt(album):
+    memberships = list(album.memberships.select_related("image").order_by("position"))
+    first, second, third = (m.image for m in memberships[:3])
+    LabelFactory(
+        image=first, label_type=Label.LabelType.CAPTION, prompt_type=Label.PromptType.DEFAULT, text="default one"
+    )
+    Label.objects.filter(image=second, prompt_type=Label.PromptType.SD_TRAINING).delete()
+    LabelFactory(
+        image=second, label_type=Label.LabelType.CAPTION, prompt_type=Label.PromptType.DEFAULT, text="default two"
+    )
+    LabelFactory(image=second, label_type=Label.LabelType.TAG, text="just a tag")
+    Label.objects.filter(image=third).delete()
+
+    items = dataset_collect(album=album)
+    assert [(item.caption, item.caption_source) for item in items[:3]] == [
+        ("solid colour card, colour 0", "sd_training"),
+        ("default two", "default"),
+        ("a plain card 2", "prompt"),
+    ]
+    only_default = dataset_collect(album=album, caption_source=TrainingRun.CaptionSource.PROMPT)
+    assert [item.caption for item in only_default] == [f"a plain card {n}" for n in range(4)]
+
+
+def test_bad_input_is_refused_before_any_work(creator):
+    small = album_make(1)
+    with pytest.raises(ApplicationError, match="has 1 image; training needs at least 2"):
+        _start(small, creator)
+
+    uncaptioned = album_make(3, captions=False, prompts=False)
+    with pytest.raises(ApplicationError, match="3 images have no caption") as caught:
+        _start(uncaptioned, creator)
+    assert "Label the album" in caught.value.message
+
+    album = album_make(3)
+    with pytest.raises(ApplicationError) as caught:
+        _start(album, creator, params={"rank": 0, "max_steps": 10**7, "resolution": 100})
+    assert set(caught.value.fields) == {"rank", "max_steps", "resolution"}
+    assert "between 1 and 128" in caught.value.fields["rank"][0]
+    with pytest.raises(ApplicationError, match="Unknown base model 'sdxl-base'"):
+        _start(album, creator, base_model="sdxl-base")
+    with pytest.raises(ApplicationError, match="trigger"):
+        training_start(album=album, name="x", trigger_word="bad/word", created_by=creator, enqueue=False)
+    LoraFactory(name="Taken")
+    with pytest.raises(ApplicationError, match="already has a LoRA named 'Taken'"):
+        _start(album, creator, name="Taken")
+    assert not TrainingRun.objects.exists()
+
+
+def test_huge_images_refused_and_non_rgb_converted(creator, settings):
+    album = album_make(2)
+    palette = ImageFactory(width=40, height=40)
+    path = media_path(palette.file.name)
+    PILImage.new("P", (40, 40), 3).save(path)
+    AlbumImageFactory(album=album, image=palette, position=5)
+    LabelFactory(image=palette, label_type=Label.LabelType.CAPTION, prompt_type="sd_training", text="palette image")
+    assert len(dataset_collect(album=album)) == 3  # palette images are converted by the trainer
+
+    settings.IMAGINEER_TRAINING_MAX_IMAGE_PIXELS = 3000
+    with pytest.raises(ApplicationError, match=r"64×64 is too large to train on") as caught:
+        _start(album, creator)
+    assert "downscale it first" in caught.value.message
+
+    settings.IMAGINEER_TRAINING_MAX_IMAGE_PIXELS = 10**6
+    PILImage.new("I;16", (40, 40)).save(path)
+    with pytest.raises(ApplicationError, match="pixel mode I;16 cannot be converted"):
+        _start(album, creator)
+
+
+def test_start_stores_dataset_defaults_and_sample_prompt(album, creator):
+    run = _start(album, creator)
+    assert run.status == TrainingRun.Status.QUEUED
+    assert (run.learning_rate, run.rank, run.alpha, run.dropout, run.max_steps, run.save_every) == (
+        1e-4,
+        4,
+        8,
+        0.1,
+        1000,
+        100,
+    )
+    assert (run.resolution, run.batch_size, run.gradient_accumulation) == (512, 1, 1)
+    assert run.base_model == "imagineer/tiny-sd15-random"
+    assert len(run.dataset) == 4 and run.dataset[0]["caption"] == "solid colour card, colour 0"
+    assert run.sample_prompts == ["crdz, solid colour card, colour 0"]
+
+
+def test_viewer_cannot_train(album):
+    from django.core.exceptions import PermissionDenied
+
+    from imagineer.tests.factories import UserFactory
+
+    with pytest.raises(PermissionDenied):
+        _start(album, UserFactory(role="viewer"))
+
+
+def test_export_zip_is_kohya_style(album):
+    buffer = io.BytesIO()
+    assert dataset_export_zip(album=album, trigger_word="crdz", handle=buffer, repeats=5) == 4
+    with zipfile.ZipFile(buffer) as archive:
+        names = sorted(archive.namelist())
+        assert names[:2] == ["5_crdz/0001.png", "5_crdz/0001.txt"] and len(names) == 8
+        assert archive.read("5_crdz/0002.txt").decode() == "crdz, solid colour card, colour 1\n"
+        with PILImage.open(io.BytesIO(archive.read("5_crdz/0003.png"))) as image:
+            assert image.size == (80, 48)
+
+
+def test_export_dataset_command(album, tmp_path):
+    output = tmp_path / "set.zip"
+    call_command("export_dataset", album.slug, "--trigger", "crdz", "-o", str(output), verbosity=0)
+    with zipfile.ZipFile(output) as archive:
+        assert len(archive.namelist()) == 8
+    small = album_make(1)
+    with pytest.raises(CommandError, match="at least 2"):
+        call_command("export_dataset", str(small.pk), "--trigger", "crdz", "-o", str(tmp_path / "no.zip"), verbosity=0)
+    assert not (tmp_path / "no.zip").exists()
