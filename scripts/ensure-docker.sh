@@ -43,7 +43,8 @@ if [ -f "$ROOT/docker.pid" ] && kill -0 "$(cat "$ROOT/docker.pid")" 2>/dev/null;
   echo "dockerd (pid $(cat "$ROOT/docker.pid")) is running but does not answer yet; waiting" >&2
 else
   rm -f "$SOCKET" "$ROOT/docker.pid"
-  nohup dockerd \
+  # Its own session: stopping the caller (a test run, a shell) must not take the engine with it.
+  setsid nohup dockerd \
     --host "$HOST" \
     --data-root "$ROOT/data" \
     --exec-root "$ROOT/exec" \
