@@ -6,6 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/imagineer
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+# the engine scripts/ensure-docker.sh starts for the labeling tests (no bridge, no NAT)
+TEST_DOCKER_HOST ?= unix:///var/lib/imagineer-docker/docker.sock
 
 .PHONY: run test lint format venv venv-dev services migrate superuser clean
 
@@ -29,9 +31,11 @@ run: venv
 ## Install and start what the tests need, lint, then run the whole suite.
 test: venv-dev
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-docker.sh
+	bash scripts/ensure-chromium.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DOCKER_HOST=$(TEST_DOCKER_HOST) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .

@@ -19,9 +19,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 GENERATE = "generation.generate"
@@ -33,20 +35,30 @@ CURATE = "albums.curate"
 VIEWER, CREATOR, CURATOR = "viewer", "creator", "curator"
 ROLES = (VIEWER, CREATOR, CURATOR)
 
-# (app_label, codename) pairs each role holds; the roles migration and its later additions
-# grant exactly these.
+# (app_label, model) pairs each role holds permissions on; roles_sync grants exactly these,
+# in migrations and after every ``migrate`` (post_migrate), so editing a list needs no migration.
 VIEW_MODELS = [
     ("albums", "album"),
     ("albums", "image"),
     ("albums", "albumimage"),
+    ("albums", "scrapejob"),
     ("generation", "batchtemplate"),
     ("generation", "batchtemplatelora"),
     ("generation", "batchgenerationrun"),
     ("generation", "generationjob"),
     ("generation", "lora"),
     ("labeling", "label"),
+    ("training", "trainingrun"),
 ]
-CREATOR_MODELS = [("generation", "batchtemplate"), ("generation", "batchtemplatelora"), ("albums", "album")]
+# Creators add these and change/delete their own (ownership via ``created_by``, see can_edit).
+CREATOR_MODELS = [
+    ("generation", "batchtemplate"),
+    ("generation", "batchtemplatelora"),
+    ("generation", "batchgenerationrun"),
+    ("generation", "generationjob"),
+    ("albums", "album"),
+    ("albums", "scrapejob"),
+]
 
 
 def _user(user: Any) -> Any:
@@ -64,9 +76,36 @@ def can_act(user: Any, permission: str) -> bool:
     return bool(user.is_authenticated and user.is_active and user.has_perm(permission))
 
 
+def user_role(user: Any) -> str | None:
+    """The user's role name (the highest, should a user hold several groups), or None."""
+    user = _user(user)
+    if not user.is_authenticated:
+        return None
+    names = {group.name for group in user.groups.all()}
+    return next((role for role in reversed(ROLES) if role in names), None)
+
+
+def public_albums_enabled() -> bool:
+    return bool(getattr(settings, "IMAGINEER_PUBLIC_ALBUMS", False))
+
+
+def _is_public(obj: Model) -> bool:
+    """An album marked public, or an image in one (only while IMAGINEER_PUBLIC_ALBUMS is on)."""
+    if not public_albums_enabled():
+        return False
+    meta = obj._meta
+    if (meta.app_label, meta.model_name) == ("albums", "album"):
+        return bool(getattr(obj, "is_public", False))
+    if (meta.app_label, meta.model_name) == ("albums", "image"):
+        return obj.albums.filter(is_public=True).exists()
+    return False
+
+
 def can_view(user: Any, obj: Model | None = None) -> bool:
     user = _user(user)
     if not user.is_authenticated:
+        return obj is not None and _is_public(obj)
+    if not user.is_active:
         return False
     if obj is None:
         return True
@@ -86,6 +125,33 @@ def can_edit(user: Any, obj: Model) -> bool:
     return owner_id is not None and owner_id == user.pk and user.has_perm(f"{meta.app_label}.change_{meta.model_name}")
 
 
+def album_queryset_visible(user: Any, queryset: QuerySet) -> QuerySet:
+    """Albums (or Images) this user may browse: all when signed in, public ones for anonymous visitors."""
+    user = _user(user)
+    if user.is_authenticated:
+        return queryset
+    if not public_albums_enabled():
+        return queryset.none()
+    if queryset.model._meta.model_name == "image":
+        return queryset.filter(albums__is_public=True).distinct()
+    return queryset.filter(is_public=True)
+
+
+def ensure_can_view(user: Any, obj: Model) -> None:
+    if not can_view(user, obj):
+        raise PermissionDenied("You may not see this.")
+
+
+def admin_site_has_permission(request: Any) -> bool:
+    """The admin is for curators and superusers only (installed on admin.site in imagineer/urls.py).
+
+    Staff status alone is not enough: the admin has no ownership rules, so a creator who was
+    made staff by hand must not edit other people's templates and albums there.
+    """
+    user = request.user
+    return bool(user.is_active and user.is_staff and is_curator(user))
+
+
 def ensure_can_act(user: Any, permission: str) -> None:
     if not can_act(user, permission):
         raise PermissionDenied("Your role does not allow this. Ask a curator for the creator role.")
@@ -102,6 +168,10 @@ class RolePermission(BasePermission):
 
         class GenerateView(APIView):
             required_permission = GENERATE
+
+    A dict entry for a read action or method (``{"list": CURATE}``) is enforced on reads too.
+    Views with ``public_albums = True`` also answer anonymous reads while IMAGINEER_PUBLIC_ALBUMS
+    is on; they must narrow their queryset with :func:`album_queryset_visible`.
     """
 
     message = "Your role does not allow this."
@@ -116,8 +186,16 @@ class RolePermission(BasePermission):
     def has_permission(self, request: Any, view: Any) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
+            return bool(
+                request.method in SAFE_METHODS and getattr(view, "public_albums", False) and public_albums_enabled()
+            )
+        if not user.is_active:
             return False
         if request.method in SAFE_METHODS:
+            required = getattr(view, "required_permission", None)
+            if isinstance(required, dict):
+                explicit = required.get(getattr(view, "action", None)) or required.get(request.method)
+                return explicit is None or can_act(user, explicit)
             return True
         required = self._required(request, view)
         return required is None or can_act(user, required)
@@ -140,6 +218,8 @@ def role_required(permission: str | None = None) -> Callable:
 
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
+            if not request.user.is_active:
+                raise PermissionDenied("This account is disabled.")
             if permission is not None:
                 ensure_can_act(request.user, permission)
             return view(request, *args, **kwargs)
@@ -147,3 +227,20 @@ def role_required(permission: str | None = None) -> Callable:
         return wrapped
 
     return decorator
+
+
+def public_albums_view(view: Callable) -> Callable:
+    """Page-view decorator for album/image browsing: anonymous visitors are let in while
+    IMAGINEER_PUBLIC_ALBUMS is on (the view shows them only public albums, via
+    :func:`album_queryset_visible` / :func:`can_view`); otherwise they are sent to sign in."""
+
+    @login_not_required
+    @wraps(view)
+    def wrapped(request: Any, *args: Any, **kwargs: Any) -> Any:
+        from django.contrib.auth.views import redirect_to_login
+
+        if not request.user.is_authenticated and not public_albums_enabled():
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapped

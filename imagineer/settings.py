@@ -59,6 +59,19 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
+def _env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}.") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value}.")
+    return value
+
+
 def _env_choice(name: str, default: str, choices: set[str]) -> str:
     value = _env_str(name, default).lower()
     if value not in choices:
@@ -89,6 +102,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_results",
     "imagineer",
@@ -96,6 +111,11 @@ INSTALLED_APPS = [
     "generation",
     "labeling",
     "training",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +125,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.authentication.TokenAuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Every view needs sign-in unless marked @login_not_required (sign-in, health; DRF views
+    # opt out and answer 401 themselves). Django's, HTMX-aware.
+    "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -162,7 +187,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "en-us"
@@ -195,8 +224,80 @@ IMAGINEER_MODEL = _env_str("IMAGINEER_MODEL")
 IMAGINEER_TINY_MODEL_DIR = _env_path("IMAGINEER_TINY_MODEL_DIR", VAR_DIR / "models" / "tiny-sd15")
 IMAGINEER_SD15_CONFIG_DIR = BASE_DIR / "data" / "sd15-config"
 IMAGINEER_DEVICE = _env_choice("IMAGINEER_DEVICE", "auto", {"auto", "cuda", "mps", "cpu"})
+IMAGINEER_DTYPE = _env_choice("IMAGINEER_DTYPE", "auto", {"auto", "fp16", "bf16", "fp32"})
+# Images per pipeline call; 0 = auto (from free GPU memory on CUDA, 4 elsewhere).
+IMAGINEER_BATCH_SIZE = _env_int("IMAGINEER_BATCH_SIZE", 0, minimum=0, maximum=64)
+# Rows per gpu task: several GPU workers share a run chunk by chunk.
+IMAGINEER_CHUNK_SIZE = _env_int("IMAGINEER_CHUNK_SIZE", 8, minimum=1, maximum=256)
+# Slicing saves memory on small GPUs and costs time on big ones: off unless asked for.
+IMAGINEER_ATTENTION_SLICING = _env_bool("IMAGINEER_ATTENTION_SLICING", False)
+IMAGINEER_VAE_SLICING = _env_bool("IMAGINEER_VAE_SLICING", False)
+IMAGINEER_SCHEDULER = _env_str("IMAGINEER_SCHEDULER", "dpmsolver++")
+# CPU threads for torch in the gpu worker; 0 = torch's default. On a shared CPU, 1 avoids
+# OpenMP threads spinning against each other (many times slower under contention).
+IMAGINEER_TORCH_THREADS = _env_int("IMAGINEER_TORCH_THREADS", 0, minimum=0, maximum=256)
 IMAGINEER_MAX_PROMPT_CHARS = 2000
 IMAGINEER_MAX_CSV_ROWS = 10_000
+
+# --- scraping ---------------------------------------------------------------------------
+
+# Loopback (127.0.0.0/8, ::1) may be fetched only when this is on: tests and local
+# development. Private, link-local, multicast and reserved ranges are always refused.
+IMAGINEER_SCRAPE_ALLOW_LOOPBACK = _env_bool("IMAGINEER_SCRAPE_ALLOW_LOOPBACK", default=False)
+IMAGINEER_SCRAPE_MAX_BYTES = _env_int("IMAGINEER_SCRAPE_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+IMAGINEER_SCRAPE_MAX_PAGE_BYTES = _env_int("IMAGINEER_SCRAPE_MAX_PAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
+IMAGINEER_SCRAPE_MAX_PIXELS = _env_int("IMAGINEER_SCRAPE_MAX_PIXELS", 50_000_000, minimum=1)
+IMAGINEER_SCRAPE_HOST_DELAY_MS = _env_int("IMAGINEER_SCRAPE_HOST_DELAY_MS", 1000, minimum=0, maximum=60_000)
+IMAGINEER_SCRAPE_CONNECT_TIMEOUT = _env_int("IMAGINEER_SCRAPE_CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
+IMAGINEER_SCRAPE_READ_TIMEOUT = _env_int("IMAGINEER_SCRAPE_READ_TIMEOUT", 15, minimum=1, maximum=600)
+# A whole response (all its reads) must arrive within this, so a server trickling bytes
+# cannot hold a worker.
+IMAGINEER_SCRAPE_FETCH_DEADLINE = _env_int("IMAGINEER_SCRAPE_FETCH_DEADLINE", 60, minimum=1, maximum=3600)
+IMAGINEER_SCRAPE_USER_AGENT = _env_str(
+    "IMAGINEER_SCRAPE_USER_AGENT", "Imagineer/0.1 (reference image collector; honours robots.txt)"
+)
+
+# --- training ---------------------------------------------------------------------------
+
+# Defaults of a new training run (the original's `training:` config); each run stores its own.
+IMAGINEER_TRAINING_LEARNING_RATE = _env_float("IMAGINEER_TRAINING_LEARNING_RATE", 1e-4, minimum=1e-7, maximum=1e-2)
+IMAGINEER_TRAINING_RANK = _env_int("IMAGINEER_TRAINING_RANK", 4, minimum=1, maximum=128)
+IMAGINEER_TRAINING_ALPHA = _env_float("IMAGINEER_TRAINING_ALPHA", 8.0, minimum=0.0, maximum=1024.0)
+IMAGINEER_TRAINING_DROPOUT = _env_float("IMAGINEER_TRAINING_DROPOUT", 0.1, minimum=0.0, maximum=0.9)
+IMAGINEER_TRAINING_MAX_STEPS = _env_int("IMAGINEER_TRAINING_MAX_STEPS", 1000, minimum=1, maximum=100_000)
+IMAGINEER_TRAINING_SAVE_EVERY = _env_int("IMAGINEER_TRAINING_SAVE_EVERY", 100, minimum=1, maximum=100_000)
+IMAGINEER_TRAINING_RESOLUTION = _env_int("IMAGINEER_TRAINING_RESOLUTION", 512, minimum=64, maximum=1024)
+IMAGINEER_TRAINING_BATCH_SIZE = _env_int("IMAGINEER_TRAINING_BATCH_SIZE", 1, minimum=1, maximum=64)
+IMAGINEER_TRAINING_GRADIENT_ACCUMULATION = _env_int(
+    "IMAGINEER_TRAINING_GRADIENT_ACCUMULATION", 1, minimum=1, maximum=64
+)
+IMAGINEER_TRAINING_MIXED_PRECISION = _env_bool("IMAGINEER_TRAINING_MIXED_PRECISION", default=True)
+# Images larger than this many pixels are refused rather than decoded (decompression bombs).
+IMAGINEER_TRAINING_MAX_IMAGE_PIXELS = _env_int("IMAGINEER_TRAINING_MAX_IMAGE_PIXELS", 40_000_000, minimum=4096)
+# A run whose trainer wrote no progress for this long is taken over by a redelivered task.
+IMAGINEER_TRAINING_HEARTBEAT_STALE = _env_int("IMAGINEER_TRAINING_HEARTBEAT_STALE", 600, minimum=1, maximum=86400)
+
+# --- labeling ---------------------------------------------------------------------------
+
+# claude-docker: Claude Code CLI in one ephemeral container per image (the Docker engine is
+# found through DOCKER_HOST, as the docker CLI finds it); claude-cli: the CLI on this host;
+# local: offline detector + pixel statistics, no account needed.
+IMAGINEER_LABELER = _env_choice("IMAGINEER_LABELER", "local", {"claude-docker", "claude-cli", "local"})
+IMAGINEER_CLAUDE_BIN = _env_str("IMAGINEER_CLAUDE_BIN", "claude")
+IMAGINEER_CLAUDE_IMAGE = _env_str("IMAGINEER_CLAUDE_IMAGE", "imagineer-claude-cli:latest")
+IMAGINEER_CLAUDE_CREDENTIALS = _env_path(
+    "IMAGINEER_CLAUDE_CREDENTIALS", Path("~/.claude/.credentials.json").expanduser()
+)
+# The CLI must reach Anthropic, so production containers use the engine's default network;
+# tests run with "none".
+IMAGINEER_CLAUDE_NETWORK = _env_str("IMAGINEER_CLAUDE_NETWORK", "bridge")
+IMAGINEER_LABEL_TIMEOUT = _env_int("IMAGINEER_LABEL_TIMEOUT", 120, minimum=1, maximum=3600)
+IMAGINEER_LABEL_MEMORY_MB = _env_int("IMAGINEER_LABEL_MEMORY_MB", 1024, minimum=32, maximum=65536)
+IMAGINEER_LABEL_PIDS_LIMIT = _env_int("IMAGINEER_LABEL_PIDS_LIMIT", 256, minimum=8, maximum=32768)
+# Transient failures (timeout, rate limit, engine not answering) are retried this many times,
+# waiting BACKOFF * 2**attempt seconds (plus jitter) in between.
+IMAGINEER_LABEL_MAX_RETRIES = _env_int("IMAGINEER_LABEL_MAX_RETRIES", 3, minimum=0, maximum=20)
+IMAGINEER_LABEL_RETRY_BACKOFF = _env_int("IMAGINEER_LABEL_RETRY_BACKOFF", 15, minimum=1, maximum=3600)
 
 # --- celery -----------------------------------------------------------------------------
 
@@ -209,13 +310,14 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 else:
     _broker_dir = VAR_DIR / "celery"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = "django-db"
@@ -242,13 +344,34 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["imagineer.permissions.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "imagineer.api_pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "imagineer.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "imagineer.api_common.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Imagineer API",
+    "DESCRIPTION": "Themed image collections with Stable Diffusion 1.5 and LoRAs. "
+    "Authenticate with a session (browser) or `Authorization: Token <key>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api",
+    # Like every page but sign-in and health, the schema and its viewers need a signed-in user.
+    "SERVE_PERMISSIONS": ["imagineer.permissions.RolePermission"],
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "generation.models.GenerationJob.Status",
+        "RunStatusEnum": "generation.models.BatchGenerationRun.Status",
+    },
 }
 
 # --- logging ----------------------------------------------------------------------------
@@ -265,3 +388,93 @@ LOGGING = {
 
 GOOGLE_CLIENT_ID = _env_str("GOOGLE_CLIENT_ID")
 GOOGLE_CLIENT_SECRET = _env_str("GOOGLE_CLIENT_SECRET")
+if bool(GOOGLE_CLIENT_ID) != bool(GOOGLE_CLIENT_SECRET):
+    raise ImproperlyConfigured("Set both GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET for Google sign-in, or neither.")
+# Who may join: addresses and/or domains (comma-separated). Both empty: anyone Google or the
+# sign-up form admits.
+IMAGINEER_ALLOWED_EMAIL_DOMAINS = _env_list("IMAGINEER_ALLOWED_EMAIL_DOMAINS", [])
+IMAGINEER_ALLOWED_EMAILS = _env_list("IMAGINEER_ALLOWED_EMAILS", [])
+IMAGINEER_DEFAULT_ROLE = _env_choice("IMAGINEER_DEFAULT_ROLE", "viewer", {"viewer", "creator", "curator"})
+IMAGINEER_LOCAL_SIGNUP = _env_bool("IMAGINEER_LOCAL_SIGNUP", default=True)
+# Anonymous visitors may browse albums marked public.
+IMAGINEER_PUBLIC_ALBUMS = _env_bool("IMAGINEER_PUBLIC_ALBUMS", default=False)
+
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm", "add_email": "accounts.forms.AddEmailForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+# With an allow-list a local sign-up must prove it owns the listed address.
+ACCOUNT_EMAIL_VERIFICATION = _env_choice(
+    "IMAGINEER_EMAIL_VERIFICATION",
+    "mandatory" if IMAGINEER_ALLOWED_EMAIL_DOMAINS or IMAGINEER_ALLOWED_EMAILS else "optional",
+    {"mandatory", "optional", "none"},
+)
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Imagineer] "
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_RATE_LIMITS = {
+    # Failed sign-ins: per client address and per account (username/email tried).
+    "login_failed": "10/m/ip,{}/5m/key".format(_env_int("IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)),
+    "login": "30/m/ip",
+    "signup": "20/m/ip",
+}
+# Google verifies addresses: a Google sign-in with the address of an existing account signs
+# into that account and links Google to it.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the sign-in page POSTs (with CSRF) to start the Google flow
+SOCIALACCOUNT_PROVIDERS = {
+    "google": {
+        "SCOPE": ["openid", "profile", "email"],
+        "AUTH_PARAMS": {"access_type": "online", "prompt": "select_account"},
+        "OAUTH_PKCE_ENABLED": True,
+        "EMAIL_AUTHENTICATION": True,
+    }
+}
+if GOOGLE_CLIENT_ID:
+    SOCIALACCOUNT_PROVIDERS["google"]["APPS"] = [
+        {"client_id": GOOGLE_CLIENT_ID, "secret": GOOGLE_CLIENT_SECRET, "key": ""}
+    ]
+
+EMAIL_BACKEND = _env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = _env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = _env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = _env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = _env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = _env_str("DEFAULT_FROM_EMAIL", "imagineer@localhost")
+
+# Rate limits count in the cache: shared across processes when Redis is there.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "imagineer",
+        }
+    }
+
+# --- security ---------------------------------------------------------------------------
+
+# Served over HTTPS (the default without DEBUG): secure cookies, HSTS, redirect to https.
+IMAGINEER_HTTPS = _env_bool("IMAGINEER_HTTPS", default=not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+if IMAGINEER_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^health$"]
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+if _env_bool("IMAGINEER_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
