@@ -20,7 +20,7 @@ from generation.services.runs import run_cancel, run_retry, run_start
 from generation.services.templates import template_row_prompt
 from generation.services.themes import theme_random as random_theme
 from imagineer.errors import ApplicationError
-from imagineer.permissions import GENERATE, ensure_can_act, role_required
+from imagineer.permissions import GENERATE, can_edit, ensure_can_act, ensure_can_edit, role_required
 
 ACTIVE_RUN_STATUSES = (BatchGenerationRun.Status.QUEUED, BatchGenerationRun.Status.RUNNING)
 ACTIVE_JOB_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
@@ -112,12 +112,13 @@ def theme_random(request: HttpRequest) -> HttpResponse:
 # --- runs -----------------------------------------------------------------------------------
 
 
-def _run_context(run: BatchGenerationRun) -> dict[str, Any]:
+def _run_context(run: BatchGenerationRun, user: Any) -> dict[str, Any]:
     progress = run_progress(run=run)
     total = progress["total"] or 0
     percent = lambda count: round(100 * count / total, 1) if total else 0  # noqa: E731 - two uses below
     return {
         "run": run,
+        "can_control": can_edit(user, run),
         "progress": progress,
         "finished": progress["status"] in BatchGenerationRun.FINISHED,
         "status_label": BatchGenerationRun.Status(progress["status"]).label,
@@ -135,19 +136,20 @@ def _run_get(pk: int) -> BatchGenerationRun:
 @require_safe
 @role_required()
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "generation/run_detail.html", _run_context(_run_get(pk)))
+    return render(request, "generation/run_detail.html", _run_context(_run_get(pk), request.user))
 
 
 @require_safe
 @role_required()
 def run_progress_partial(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "generation/_run_progress.html", _run_context(_run_get(pk)))
+    return render(request, "generation/_run_progress.html", _run_context(_run_get(pk), request.user))
 
 
 @require_POST
 @role_required(GENERATE)
 def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_get(pk)
+    ensure_can_edit(request.user, run)
     try:
         run_cancel(run=run)
     except ApplicationError as exc:
@@ -161,6 +163,7 @@ def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(GENERATE)
 def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_get(pk)
+    ensure_can_edit(request.user, run)
     try:
         run_retry(run=run)
     except ApplicationError as exc:
@@ -221,11 +224,14 @@ def _initial_from_query(request: HttpRequest) -> dict[str, str]:
     return {name: request.GET[name] for name in fields if request.GET.get(name)}
 
 
-def _jobs_context() -> dict[str, Any]:
+def _jobs_context(user: Any) -> dict[str, Any]:
     jobs = job_list()
     runs = list(BatchGenerationRun.objects.select_related("album").order_by("-created_at", "-id")[:20])
+    queue = list(jobs.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created_at", "id")[:JOB_HISTORY_LIMIT])
+    for job in queue:
+        job.can_cancel = can_edit(user, job)
     return {
-        "queue": list(jobs.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created_at", "id")[:JOB_HISTORY_LIMIT]),
+        "queue": queue,
         "history": list(jobs.exclude(status__in=ACTIVE_JOB_STATUSES)[:JOB_HISTORY_LIMIT]),
         "runs": runs,
         "active_runs": [run for run in runs if run.status in ACTIVE_RUN_STATUSES],
@@ -235,19 +241,20 @@ def _jobs_context() -> dict[str, Any]:
 @require_safe
 @role_required()
 def jobs(request: HttpRequest) -> HttpResponse:
-    return render(request, "generation/jobs.html", _jobs_context())
+    return render(request, "generation/jobs.html", _jobs_context(request.user))
 
 
 @require_safe
 @role_required()
 def jobs_partial(request: HttpRequest) -> HttpResponse:
-    return render(request, "generation/_jobs_panel.html", _jobs_context())
+    return render(request, "generation/_jobs_panel.html", _jobs_context(request.user))
 
 
 @require_POST
 @role_required(GENERATE)
 def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(GenerationJob, pk=pk)
+    ensure_can_edit(request.user, job)
     try:
         job_cancel(job=job)
     except ApplicationError as exc:

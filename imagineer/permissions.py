@@ -48,6 +48,7 @@ VIEW_MODELS = [
     ("generation", "generationjob"),
     ("generation", "lora"),
     ("labeling", "label"),
+    ("labeling", "labelingjob"),
     ("training", "trainingrun"),
 ]
 # Creators add these and change/delete their own (ownership via ``created_by``, see can_edit).
@@ -58,6 +59,7 @@ CREATOR_MODELS = [
     ("generation", "generationjob"),
     ("albums", "album"),
     ("albums", "scrapejob"),
+    ("labeling", "labelingjob"),
 ]
 
 

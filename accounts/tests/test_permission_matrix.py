@@ -249,12 +249,7 @@ TABLE = [
 
 # Rows whose views do not yet follow the rules (the table holds the expected statuses); each
 # is reported to the view's owner. Listed here rather than left failing; remove when fixed.
-PENDING = {
-    "POST runs/<int:pk>/cancel": "page view checks GENERATE but not ownership: another creator may cancel",
-    "POST runs/<int:pk>/retry": "page view checks GENERATE but not ownership (the API's retry does)",
-    "POST jobs/<int:pk>/cancel": "page view checks GENERATE but not ownership (the API's job DELETE does)",
-    "DELETE api/^labeling/jobs/(?P<pk>[^/.]+)$": "cancel checks LABEL but not ownership: another creator may cancel",
-}
+PENDING: dict[str, str] = {}
 
 
 def test_the_table_covers_every_route():

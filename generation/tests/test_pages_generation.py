@@ -178,7 +178,8 @@ def _job(**kwargs) -> GenerationJob:
 
 
 def test_jobs_panel_lists_queue_and_history_and_cancels(client, creator):
-    queued = _job(prompt="waiting fox")
+    queued = _job(prompt="waiting fox", created_by=creator)
+    someone_elses = _job(prompt="another fox")
     done = _job(prompt="finished fox", status=GenerationJob.Status.SUCCEEDED, result_image=ImageFactory())
     failed = _job(prompt="broken fox", status=GenerationJob.Status.FAILED, error="CUDA out of memory")
     body = client.get(reverse("generation:jobs")).content.decode()
@@ -188,6 +189,8 @@ def test_jobs_panel_lists_queue_and_history_and_cancels(client, creator):
     assert reverse("generation:job-cancel", args=[queued.pk]) in body
     assert reverse("albums:image-thumbnail", args=[done.result_image_id]) in body
     assert reverse("generation:job-cancel", args=[failed.pk]) not in body
+    assert reverse("generation:job-cancel", args=[someone_elses.pk]) not in body
+    assert client.post(reverse("generation:job-cancel", args=[someone_elses.pk])).status_code == 403
 
     assert client.post(reverse("generation:job-cancel", args=[queued.pk])).status_code == 302
     queued.refresh_from_db()

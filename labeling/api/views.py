@@ -123,13 +123,12 @@ class LabelingJobViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
     ordering_fields = ["created_at", "id"]
     ordering = ["-created_at", "-id"]
     required_permission = LABEL
-    object_permission = "act"
 
     def get_queryset(self) -> Any:
         return labeling_jobs_list()
 
     def check_object_permissions(self, request: Request, obj: LabelingJob) -> None:
-        # A job is as visible as its album; cancelling needs LABEL (RolePermission, the service).
+        # A job is as visible as its album; cancelling needs LABEL and ownership (RolePermission).
         if request.method in SAFE_METHODS:
             if not can_view(request.user, obj.album):
                 self.permission_denied(request, message="You cannot see this album.")
