@@ -79,3 +79,11 @@ def api_as(db, settings):
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The built-in tiny SD1.5-shaped model, built once per test session for every app's tests."""
+    from generation.engine.tiny import tiny_model_build
+
+    return tiny_model_build(tmp_path_factory.mktemp("models") / "tiny-sd15")

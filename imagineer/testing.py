@@ -39,6 +39,9 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # Workers share two cores with the test process: OpenMP spinning across threads makes
+    # torch 10x slower under that contention than a single thread.
+    env.setdefault("OMP_NUM_THREADS", "1")
     if settings.IMAGINEER_MODEL:
         env["IMAGINEER_MODEL"] = settings.IMAGINEER_MODEL
     env.update(extra or {})

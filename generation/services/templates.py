@@ -329,7 +329,9 @@ def template_save(
     return template
 
 
-def template_preview(template: BatchTemplate, *, theme: str | None = None, limit: int | None = 5) -> list[tuple[int, str]]:
+def template_preview(
+    template: BatchTemplate, *, theme: str | None = None, limit: int | None = 5
+) -> list[tuple[int, str]]:
     """The first rows' constructed prompts, (row number, prompt), for the admin and pages."""
     theme = template.example_theme if theme is None else theme
     return [

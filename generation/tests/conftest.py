@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    from generation.engine.tiny import tiny_model_build
-
-    return tiny_model_build(tmp_path_factory.mktemp("models") / "tiny-sd15")
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, LabelFactory, UserFactory
@@ -11,13 +9,6 @@ from labeling.models import Label
 
 COLORS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 20)]
 SIZES = [(64, 64), (48, 80), (80, 48), (64, 64)]
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    from generation.engine.tiny import tiny_model_build
-
-    return tiny_model_build(tmp_path_factory.mktemp("models") / "tiny-sd15")
 
 
 @pytest.fixture(autouse=True)
