@@ -371,6 +371,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "generation.models.GenerationJob.Status",
         "RunStatusEnum": "generation.models.BatchGenerationRun.Status",
+        "TrainingStatusEnum": "training.models.TrainingRun.Status",
     },
 }
 

@@ -8,7 +8,7 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -39,9 +39,11 @@ def _run_or_404(request: Request, pk: int) -> TrainingRun:
         raise Http404 from None
 
 
-class TrainingRunListView(APIView):
+class TrainingRunListView(generics.GenericAPIView):
     permission_classes = [RolePermission]
     required_permission = TRAIN
+    serializer_class = TrainingRunSerializer
+    queryset = TrainingRun.objects.none()  # for the schema; get() reads through training_run_list
 
     @extend_schema(
         summary="List training runs (yours; curators see all)",
@@ -52,11 +54,8 @@ class TrainingRunListView(APIView):
     def get(self, request: Request) -> Response:
         album = request.query_params.get("album")
         runs = training_run_list(user=request.user, album_id=int(album) if album and album.isdigit() else None)
-        from rest_framework.pagination import PageNumberPagination
-
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(runs, request, view=self)
-        return paginator.get_paginated_response(TrainingRunSerializer(page, many=True).data)
+        page = self.paginate_queryset(runs)
+        return self.get_paginated_response(TrainingRunSerializer(page, many=True).data)
 
     @extend_schema(
         summary="Start training a LoRA from an album (queued on the gpu queue)",
