@@ -81,16 +81,18 @@ def album_tags(*, album: Album, limit: int = 40) -> list[str]:
     return [row["text"] for row in rows]
 
 
-def album_neighbours(*, album: Album) -> tuple[Album | None, Album | None]:
-    """The albums before and after this one in the gallery's order (newest first)."""
+def album_neighbours(*, album: Album, albums: QuerySet[Album] | None = None) -> tuple[Album | None, Album | None]:
+    """The albums before and after this one in the gallery's order (newest first), among ``albums``
+    (the ones this visitor may see; all by default)."""
+    albums = Album.objects.all() if albums is None else albums
     newer = (
-        Album.objects.filter(Q(created_at__gt=album.created_at) | Q(created_at=album.created_at, id__gt=album.id))
+        albums.filter(Q(created_at__gt=album.created_at) | Q(created_at=album.created_at, id__gt=album.id))
         .order_by("created_at", "id")
         .only("id", "name")
         .first()
     )
     older = (
-        Album.objects.filter(Q(created_at__lt=album.created_at) | Q(created_at=album.created_at, id__lt=album.id))
+        albums.filter(Q(created_at__lt=album.created_at) | Q(created_at=album.created_at, id__lt=album.id))
         .order_by("-created_at", "-id")
         .only("id", "name")
         .first()

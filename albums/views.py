@@ -6,8 +6,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,25 +29,45 @@ from albums.services.files import media_path
 from albums.services.serving import image_file_response
 from generation.models import GenerationJob
 from imagineer.errors import ApplicationError
-from imagineer.permissions import LABEL, can_act, role_required
+from imagineer.permissions import LABEL, album_queryset_visible, can_act, public_albums_view, role_required
 from labeling.selectors import album_labeling_job_latest, labeling_job_progress
 from labeling.services import album_label_start, image_label_enqueue
 
+# Album and image browsing uses @public_albums_view: with IMAGINEER_PUBLIC_ALBUMS off, anonymous
+# visitors are sent to sign in, as everywhere else. With it on they may browse public albums
+# (``Album.is_public``) and the images in them; any other album or image answers 404 to them,
+# never 403 or a sign-in redirect, so a visitor cannot tell a private album from a missing one.
+# Signed-in users see everything, as before.
+
+
+def _visible_image(request: HttpRequest, pk: int) -> Image:
+    """The image, or 404 when it does not exist or this visitor may not see it."""
+    return get_object_or_404(album_queryset_visible(request.user, Image.objects.all()), pk=pk)
+
+
+def _visible_album(request: HttpRequest, pk: int, albums: QuerySet[Album] | None = None) -> Album:
+    """The album, or 404 when it does not exist or this visitor may not see it."""
+    return get_object_or_404(
+        album_queryset_visible(request.user, albums if albums is not None else Album.objects.all()), pk=pk
+    )
+
 
 @require_safe
-@login_required
+@public_albums_view
 def image_file(request: HttpRequest, pk: int) -> HttpResponseBase:
-    return image_file_response(request, get_object_or_404(Image, pk=pk))
+    """The original file; anonymous visitors only for images in a public album (else 404)."""
+    return image_file_response(request, _visible_image(request, pk))
 
 
 @require_safe
-@login_required
+@public_albums_view
 def image_thumbnail(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """A WebP thumbnail; anonymous visitors only for images in a public album (else 404)."""
     try:
         size = max(int(request.GET.get("size", 256)), 1)
     except ValueError:
         size = 256
-    return image_file_response(request, get_object_or_404(Image, pk=pk), thumbnail_size=size)
+    return image_file_response(request, _visible_image(request, pk), thumbnail_size=size)
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -58,12 +77,13 @@ SORT_LABELS = {"position": "Album order", "newest": "Newest first", "oldest": "O
 
 
 @require_safe
-@role_required()
+@public_albums_view
 def album_list_page(request: HttpRequest) -> HttpResponse:
+    """All albums; anonymous visitors (IMAGINEER_PUBLIC_ALBUMS on) see only the public ones."""
     source_type = request.GET.get("source", "")
     if source_type not in Album.SourceType.values:
         source_type = ""
-    albums = list(album_list(source_type=source_type or None))
+    albums = list(album_queryset_visible(request.user, album_list(source_type=source_type or None)))
     covers = album_cover_images(albums)
     for album in albums:
         album.cover = covers.get(album.pk)
@@ -75,9 +95,10 @@ def album_list_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@role_required()
+@public_albums_view
 def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    album = get_object_or_404(Album.objects.annotate(image_count=Count("memberships")), pk=pk)
+    """An album's images; anonymous visitors only for a public album (else 404)."""
+    album = _visible_album(request, pk, Album.objects.annotate(image_count=Count("memberships")))
     sort = request.GET.get("sort", "position")
     sort = sort if sort in SORT_LABELS else "position"
     nsfw = request.GET.get("nsfw", "")
@@ -90,7 +111,7 @@ def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for membership in memberships:
         membership.href = image_url(membership.image_id)
         membership.thumbnail_url = thumbnail_url(membership.image_id)
-    newer, older = album_neighbours(album=album)
+    newer, older = album_neighbours(album=album, albums=album_queryset_visible(request.user, Album.objects.all()))
     labeling_job = album_labeling_job_latest(album=album)
     return render(
         request,
@@ -168,9 +189,10 @@ _ZIP_CHUNK = 256 * 1024
 
 
 @require_safe
-@role_required()
+@public_albums_view
 def album_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
-    album = get_object_or_404(Album, pk=pk)
+    """The album's files as one zip; anonymous visitors only for a public album (else 404)."""
+    album = _visible_album(request, pk)
     entries = []
     for index, (name, title) in enumerate(
         AlbumImage.objects.filter(album=album).order_by("position", "id").values_list("image__file", "image__title"),
@@ -225,9 +247,13 @@ def _recipe(image: Image, job: GenerationJob | None) -> dict[str, Any] | None:
 
 
 @require_safe
-@role_required()
+@public_albums_view
 def album_image_detail(request: HttpRequest, album_pk: int, pk: int) -> HttpResponse:
-    membership = get_object_or_404(AlbumImage.objects.select_related("album", "image"), album_id=album_pk, image_id=pk)
+    """An image in an album; anonymous visitors only in a public album (else 404)."""
+    memberships = AlbumImage.objects.select_related("album", "image")
+    if not request.user.is_authenticated:
+        memberships = memberships.filter(album__in=album_queryset_visible(request.user, Album.objects.all()))
+    membership = get_object_or_404(memberships, album_id=album_pk, image_id=pk)
     return _image_page(request, membership.image, membership)
 
 
@@ -257,13 +283,19 @@ def _image_page(request: HttpRequest, image: Image, membership: AlbumImage | Non
 
 
 @require_safe
-@role_required()
+@public_albums_view
 def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """An image by id: shown in the first album that holds it, or on its own (single generations)."""
-    membership = AlbumImage.objects.filter(image_id=pk).order_by("album_id").first()
+    """An image by id: shown in the first album that holds it, or on its own (single generations).
+
+    Anonymous visitors are sent to the first public album holding it; 404 if there is none.
+    """
+    memberships = AlbumImage.objects.filter(image_id=pk)
+    if not request.user.is_authenticated:
+        memberships = memberships.filter(album__in=album_queryset_visible(request.user, Album.objects.all()))
+    membership = memberships.order_by("album_id").first()
     if membership is not None:
         return redirect("albums:album-image", album_pk=membership.album_id, pk=pk)
-    return _image_page(request, get_object_or_404(Image, pk=pk), None)
+    return _image_page(request, _visible_image(request, pk), None)
 
 
 @require_POST

@@ -67,6 +67,8 @@ class AlbumFilter(django_filters.FilterSet):
     ),
 )
 class AlbumViewSet(viewsets.ReadOnlyModelViewSet):
+    # Anonymous reads while IMAGINEER_PUBLIC_ALBUMS is on, narrowed to public albums (others 404).
+    public_albums = True
     serializer_class = AlbumSerializer
     filterset_class = AlbumFilter
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
@@ -148,6 +150,8 @@ INCLUDE_PARAMETER = OpenApiParameter(
     ),
 )
 class ImageViewSet(viewsets.ReadOnlyModelViewSet):
+    # Anonymous reads while IMAGINEER_PUBLIC_ALBUMS is on, narrowed to images in public albums.
+    public_albums = True
     filterset_class = ImageFilter
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
     search_fields = ["prompt", "title"]
@@ -163,7 +167,13 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
         if self.include_labels:
             images = images.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("label_type", "id")))
         if self.action == "retrieve":
-            images = images.prefetch_related("memberships")
+            memberships = AlbumImage.objects.all()
+            if not self.request.user.is_authenticated:
+                # album_ids must not reveal the private albums an image is also in.
+                memberships = memberships.filter(
+                    album__in=album_queryset_visible(self.request.user, Album.objects.all())
+                )
+            images = images.prefetch_related(Prefetch("memberships", queryset=memberships))
         return album_queryset_visible(self.request.user, images)
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
@@ -175,13 +185,18 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class _FileView(APIView):
-    """Binary responses: content negotiation must not refuse ``Accept: image/*``; errors stay JSON."""
+    """Binary responses: content negotiation must not refuse ``Accept: image/*``; errors stay JSON.
+
+    Anonymous visitors (IMAGINEER_PUBLIC_ALBUMS on) get images in public albums; others answer 404.
+    """
+
+    public_albums = True
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         return super().perform_content_negotiation(request, force=True)
 
     def image(self, request: Request, pk: int) -> Image:
-        image = get_object_or_404(Image, pk=pk)
+        image = get_object_or_404(album_queryset_visible(request.user, Image.objects.all()), pk=pk)
         ensure_can_view(request.user, image)
         return image
 
@@ -256,6 +271,7 @@ def legacy_batches() -> QuerySet[Album]:
 
 
 class LegacyBatchListView(generics.GenericAPIView):
+    public_albums = True
     pagination_class = LegacyBatchPagination
     filter_backends: list = []
 
@@ -274,6 +290,7 @@ class LegacyBatchListView(generics.GenericAPIView):
 
 
 class LegacyBatchDetailView(generics.GenericAPIView):
+    public_albums = True
     pagination_class = Pagination
     filter_backends: list = []
 
