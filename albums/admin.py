@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from albums.models import Album, AlbumImage, Image
+from albums.models import Album, AlbumImage, Image, ScrapeJob
 from albums.services.curation import album_add_images, album_remove_images, image_delete, image_set_nsfw
 from labeling.models import Label
 
@@ -185,3 +185,26 @@ class ImageAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Image) -> None:
         image_delete(image=obj)
+
+
+@admin.register(ScrapeJob)
+class ScrapeJobAdmin(admin.ModelAdmin):
+    """Scrapes are started from the pages, API or command line; the admin watches them."""
+
+    list_display = [
+        "id",
+        "album",
+        "status",
+        "pages_fetched",
+        "images_downloaded",
+        "images_skipped",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["album__name", "start_urls", "created_by__username"]
+    list_select_related = ["album", "created_by"]
+    readonly_fields = [field.name for field in ScrapeJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

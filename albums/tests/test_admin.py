@@ -103,3 +103,13 @@ def test_delete_with_files_removes_file_sidecar_and_thumbnail(staff_client):
     assert not Image.objects.filter(pk=image.pk).exists()
     assert not original.exists() and not sidecar.exists() and not thumbnail.exists()
     assert media_path(keep.file.name).exists()
+
+
+def test_scrape_jobs_are_visible_in_the_admin(staff_client):
+    from albums.models import ScrapeJob
+
+    job = ScrapeJob.objects.create(album=AlbumFactory(source_type="scrape"), start_urls=["https://example.com/"])
+    body = staff_client.get(reverse("admin:albums_scrapejob_changelist")).content.decode()
+    assert f"/admin/albums/scrapejob/{job.pk}/change/" in body
+    assert staff_client.get(reverse("admin:albums_scrapejob_change", args=[job.pk])).status_code == 200
+    assert staff_client.get(reverse("admin:albums_scrapejob_add")).status_code == 403
