@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from albums.models import Album, AlbumImage, Image, ScrapeJob
 from albums.services.curation import album_add_images, album_remove_images, image_delete, image_set_nsfw
+from imagineer.admin import CuratorModelAdmin
 from labeling.models import Label
 
 
@@ -43,7 +44,7 @@ class AlbumImageInline(admin.TabularInline):
 
 
 @admin.register(Album)
-class AlbumAdmin(admin.ModelAdmin):
+class AlbumAdmin(CuratorModelAdmin):
     list_display = ["name", "source_type", "image_count", "is_public", "created_by", "created_at"]
     list_filter = ["source_type", "is_public"]
     search_fields = ["name", "description"]
@@ -98,7 +99,7 @@ class SourceTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(CuratorModelAdmin):
     list_display = ["thumbnail", "__str__", "size_display", "nsfw_rating", "is_nsfw", "created_at"]
     list_display_links = ["thumbnail", "__str__"]
     list_filter = [AlbumFilter, SourceTypeFilter, "is_nsfw", "nsfw_rating"]
@@ -188,7 +189,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScrapeJob)
-class ScrapeJobAdmin(admin.ModelAdmin):
+class ScrapeJobAdmin(CuratorModelAdmin):
     """Scrapes are started from the pages, API or command line; the admin watches them."""
 
     list_display = [

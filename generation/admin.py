@@ -9,7 +9,8 @@ from django.utils.html import format_html, format_html_join
 
 from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, GenerationJob, Lora
 from generation.services.templates import csv_parse, csv_render, template_preview, template_validate
-from imagineer.errors import ApplicationError
+from imagineer.admin import CuratorModelAdmin
+from imagineer.errors import ApplicationError, form_add_application_error
 
 
 class BatchTemplateForm(forms.ModelForm):
@@ -65,9 +66,7 @@ class BatchTemplateForm(forms.ModelForm):
                     fields={"csv_file": ["Upload a CSV file or write the rows as CSV text."]},
                 )
         except ApplicationError as exc:
-            for field, messages in exc.fields.items():
-                for message in messages:
-                    self.add_error(field if field in self.fields else None, message)
+            form_add_application_error(self, exc)
             return cleaned
         self.instance.columns = parsed.columns
         self.instance.csv_data = parsed.rows
@@ -82,12 +81,8 @@ class BatchTemplateForm(forms.ModelForm):
                     example_theme=cleaned.get("example_theme", ""),
                 )
             except ApplicationError as exc:
-                for field, messages in exc.fields.items():
-                    target = field if field in self.fields else None
-                    if field == "csv_file" and not upload:
-                        target = "csv_text"
-                    for message in messages:
-                        self.add_error(target, message)
+                # Problems in the rows belong to the CSV text box unless a file was uploaded.
+                form_add_application_error(self, exc, aliases={} if upload else {"csv_file": "csv_text"})
         return cleaned
 
 
@@ -100,7 +95,7 @@ class BatchTemplateLoraInline(admin.TabularInline):
 
 
 @admin.register(BatchTemplate)
-class BatchTemplateAdmin(admin.ModelAdmin):
+class BatchTemplateAdmin(CuratorModelAdmin):
     form = BatchTemplateForm
     list_display = ["name", "row_count_display", "size_display", "steps", "is_builtin", "updated_at"]
     list_filter = ["is_builtin"]
@@ -191,9 +186,7 @@ class LoraUploadForm(forms.ModelForm):
                 created_by=getattr(self.request, "user", None),
             )
         except ApplicationError as exc:
-            for field, messages in (exc.fields or {"upload": [exc.message]}).items():
-                for message in messages:
-                    self.add_error("upload" if field == "file" else (field if field in self.fields else None), message)
+            form_add_application_error(self, exc, aliases={"file": "upload"}, fallback="upload")
             return cleaned
         cleaned["name"] = lora.name
         self.instance = lora
@@ -201,7 +194,7 @@ class LoraUploadForm(forms.ModelForm):
 
 
 @admin.register(Lora)
-class LoraAdmin(admin.ModelAdmin):
+class LoraAdmin(CuratorModelAdmin):
     list_display = ["name", "base", "rank", "default_weight", "source", "file_size", "created_at"]
     list_filter = ["base", "source"]
     search_fields = ["name", "trigger_words", "sha256", "file"]
@@ -247,7 +240,7 @@ class GenerationJobInline(admin.TabularInline):
 
 
 @admin.register(BatchGenerationRun)
-class BatchGenerationRunAdmin(admin.ModelAdmin):
+class BatchGenerationRunAdmin(CuratorModelAdmin):
     list_display = ["id", "template", "theme", "status", "completed_items", "failed_items", "total_items", "created_at"]
     list_filter = ["status"]
     search_fields = ["theme", "template__name", "album__name"]
@@ -260,7 +253,7 @@ class BatchGenerationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
+class GenerationJobAdmin(CuratorModelAdmin):
     list_display = ["id", "run", "row_index", "status", "seed", "width", "height", "steps", "created_at"]
     list_filter = ["status"]
     search_fields = ["prompt"]

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +18,7 @@ from imagineer.api import error_body
 from imagineer.config import BATCH_SIZE_MAX, config_get, config_update
 from imagineer.health import health_report
 from imagineer.models import Config
-from imagineer.permissions import RolePermission
+from imagineer.permissions import ConfigurePermission, RolePermission
 
 
 class _PartSerializer(serializers.Serializer):
@@ -105,13 +105,6 @@ class ConfigPartialSerializer(serializers.Serializer):
     hardware = HardwareConfigSerializer(partial=True, required=False)
 
 
-class SuperuserWrites(BasePermission):
-    message = "Only an administrator (superuser) may change the configuration."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return request.method in SAFE_METHODS or bool(request.user and request.user.is_superuser)
-
-
 def _model() -> dict[str, Any]:
     return {"name": settings.IMAGINEER_MODEL or "built-in tiny model", "is_noise_model": not settings.IMAGINEER_MODEL}
 
@@ -130,7 +123,7 @@ def _changes(data: Any) -> Any:
 class ConfigView(APIView):
     """Generation defaults and hardware options. Paths, secrets and the model are not here."""
 
-    permission_classes = [RolePermission, SuperuserWrites]
+    permission_classes = [RolePermission, ConfigurePermission]
 
     @extend_schema(summary="The configuration", responses={200: ConfigSerializer})
     def get(self, request: Request) -> Response:

@@ -21,7 +21,6 @@ from django.utils import timezone
 from albums.models import Album, AlbumImage, Image
 from albums.services.files import media_path
 from imagineer.errors import ApplicationError, field_error
-from imagineer.permissions import LABEL, ensure_can_act
 from labeling.backends import (
     AI_SOURCES,
     BACKENDS,
@@ -37,11 +36,6 @@ logger = logging.getLogger(__name__)
 
 # Per-image failures kept on the job row; the items keep every one.
 MAX_JOB_ERRORS = 200
-
-
-def _ensure_can_label(user: Any | None) -> None:
-    if user is not None:
-        ensure_can_act(user, LABEL)
 
 
 def prompt_type_validate(prompt_type: str) -> str:
@@ -108,7 +102,6 @@ def image_label(
     *, image: Image, prompt_type: str = "default", backend: str | None = None, user: Any | None = None
 ) -> LabelResult:
     """Label one image now (synchronously; the ``label_image`` task calls this)."""
-    _ensure_can_label(user)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     return _image_label(image=image, prompt_type=prompt_type, backend=backend, created_by=user)
@@ -129,7 +122,6 @@ def image_label_enqueue(
     """
     from labeling.tasks import label_image
 
-    _ensure_can_label(user)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     image_file_path(image)
@@ -177,7 +169,6 @@ def album_label_start(
     """
     from labeling.tasks import label_album
 
-    _ensure_can_label(user)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     task_id = str(uuid.uuid4())
@@ -204,9 +195,8 @@ def album_label_start(
     return job
 
 
-def labeling_job_cancel(*, job: LabelingJob, user: Any | None = None) -> LabelingJob:
+def labeling_job_cancel(*, job: LabelingJob) -> LabelingJob:
     """Cancel a queued or running job: images not yet started are skipped; running ones finish."""
-    _ensure_can_label(user)
     with transaction.atomic():
         locked = LabelingJob.objects.select_for_update().get(pk=job.pk)
         if locked.status == LabelingJob.Status.CANCELLED:

@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from imagineer.admin import CuratorModelAdmin
 from training.models import TrainingRun
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(CuratorModelAdmin):
     """Read-only: runs are started, cancelled and resumed through the training services (pages, API)."""
 
     list_display = [

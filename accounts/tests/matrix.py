@@ -86,6 +86,9 @@ def world_build() -> World:
     album = AlbumFactory(created_by=owner, slug="m-album", source_type="batch_generation")
     image = ImageFactory(created_by=owner)
     AlbumImageFactory(album=album, image=image)
+    # Made by nobody (say, scraped), in another album of the owner's.
+    album_image = ImageFactory()
+    AlbumImageFactory(album=AlbumFactory(created_by=owner, slug="m-scraped"), image=album_image)
     template = BatchTemplateFactory(created_by=owner, slug="m-template")
     run = BatchGenerationRun.objects.create(
         template=template, album=album, created_by=owner, status=BatchGenerationRun.Status.RUNNING, total_items=1
@@ -128,6 +131,7 @@ def world_build() -> World:
     ids = {
         "album": album.pk,
         "image": image.pk,
+        "album_image": album_image.pk,
         "template": template.pk,
         "template_slug": template.slug,
         "run": run.pk,
@@ -172,3 +176,14 @@ def _form(data: Any) -> str:
 
 def fill(path: str, world: World) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(world.ids[m.group(1)]), path)
+
+
+def fill_data(data: dict | None, world: World) -> dict | None:
+    """A row's request body with ``"{album}"``-style values replaced by the world's ids."""
+    if data is None:
+        return None
+    placeholder = re.compile(r"\{(\w+)\}")
+    return {
+        key: world.ids[match.group(1)] if isinstance(value, str) and (match := placeholder.fullmatch(value)) else value
+        for key, value in data.items()
+    }

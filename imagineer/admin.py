@@ -1,0 +1,28 @@
+"""The admin's base class: every ModelAdmin asks imagineer.permissions, as pages and the API do."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+
+from imagineer import permissions as perms
+
+
+class CuratorModelAdmin(admin.ModelAdmin):
+    """The admin has no ownership rules, so it is for curators (and superusers) only, as far as
+    their role's model permissions go (:func:`imagineer.permissions.admin_model_permission`)."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return perms.admin_model_permission(request.user, "view", self.model) or self.has_change_permission(
+            request, obj
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return perms.admin_model_permission(request.user, "add", self.model)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return perms.admin_model_permission(request.user, "change", self.model)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return perms.admin_model_permission(request.user, "delete", self.model)
