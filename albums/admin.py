@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,6 +15,13 @@ from albums.models import Album, AlbumImage, Image, ScrapeJob
 from albums.services.curation import album_add_images, album_remove_images, image_delete, image_set_nsfw
 from imagineer.admin import CuratorModelAdmin
 from labeling.models import Label
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class AlbumTotal(TypedDict):
+    image_total: int
 
 
 def _thumbnail(image_id: int | None, size: int = 128) -> str:
@@ -53,11 +60,11 @@ class AlbumAdmin(CuratorModelAdmin):
     inlines = [AlbumImageInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Album]:
-        return super().get_queryset(request).annotate(_image_count=Count("memberships"))
+        return super().get_queryset(request).annotate(image_total=Count("memberships"))
 
-    @admin.display(description="Images", ordering="_image_count")
-    def image_count(self, obj: Album) -> int:
-        return obj._image_count
+    @admin.display(description="Images", ordering="image_total")
+    def image_count(self, obj: WithAnnotations[Album, AlbumTotal]) -> int:
+        return obj.image_total
 
 
 class AlbumActionForm(ActionForm):
@@ -84,7 +91,8 @@ class AlbumFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Album.objects.order_by("name").values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> QuerySet[Image]:
-        return queryset.filter(memberships__album_id=self.value()) if self.value() else queryset
+        album_id = self.value()
+        return queryset.filter(memberships__album_id=album_id) if album_id else queryset
 
 
 class SourceTypeFilter(admin.SimpleListFilter):

@@ -4,6 +4,7 @@ caller with imagineer.permissions (albums_visible, scrape_jobs_visible ...)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
@@ -11,15 +12,31 @@ from albums.models import Album, AlbumImage, Image, ScrapeJob
 from generation.models import BatchGenerationRun
 from labeling.models import Label
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def album_list(*, source_type: str | None = None) -> QuerySet[Album]:
+
+class AlbumCounts(TypedDict):
+    image_count: int
+
+
+class AlbumSummary(AlbumCounts):
+    cover_image_id: int | None
+    generation_run_id: int | None
+
+
+AlbumWithCount: TypeAlias = "WithAnnotations[Album, AlbumCounts]"
+AlbumWithSummary: TypeAlias = "WithAnnotations[Album, AlbumSummary]"
+
+
+def album_list(*, source_type: str | None = None) -> QuerySet[AlbumWithCount]:
     albums = Album.objects.annotate(image_count=Count("memberships"))
     if source_type:
         albums = albums.filter(source_type=source_type)
     return albums
 
 
-def albums_annotated() -> QuerySet[Album]:
+def albums_annotated() -> QuerySet[AlbumWithSummary]:
     """Albums with their image count, cover image and generating run: one query for any number of rows."""
     first_image = AlbumImage.objects.filter(album=OuterRef("pk")).order_by("position", "id").values("image_id")[:1]
     run = BatchGenerationRun.objects.filter(album=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
@@ -30,7 +47,7 @@ def albums_annotated() -> QuerySet[Album]:
     )
 
 
-def legacy_batches() -> QuerySet[Album]:
+def legacy_batches() -> QuerySet[AlbumWithCount]:
     """Albums made by batch runs, newest first (the original's ``/api/batches``)."""
     return (
         Album.objects.filter(source_type=Album.SourceType.BATCH_GENERATION)
@@ -43,7 +60,7 @@ def album_images_in_order(*, album: Album) -> QuerySet[Image]:
     return Image.objects.filter(memberships__album=album).order_by("memberships__position", "memberships__id")
 
 
-def album_with_count() -> QuerySet[Album]:
+def album_with_count() -> QuerySet[AlbumWithCount]:
     return Album.objects.annotate(image_count=Count("memberships"))
 
 

@@ -11,9 +11,10 @@ Signed-in users see everything, as before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -42,13 +43,15 @@ from imagineer.permissions import LABEL, public_albums_view, role_required
 from labeling.selectors import album_labeling_job_latest, labeling_job_progress
 from labeling.services import album_label_start, image_label_enqueue
 
+_Album = TypeVar("_Album", bound=Album)
+
 
 def _visible_image(request: HttpRequest, pk: int) -> Image:
     """The image, or 404 when it does not exist or this visitor may not see it."""
     return get_object_or_404(perms.images_visible(request.user), pk=pk)
 
 
-def _visible_album(request: HttpRequest, pk: int, albums: Any = None) -> Album:
+def _visible_album(request: HttpRequest, pk: int, albums: QuerySet[_Album]) -> _Album:
     """The album, or 404 when it does not exist or this visitor may not see it."""
     return get_object_or_404(perms.albums_visible(request.user, albums), pk=pk)
 
@@ -143,7 +146,7 @@ def url_for_ids(name: str, *leading: int) -> Callable[[int], str]:
 @public_albums_view
 def album_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The album's files as one zip; anonymous visitors only for a public album (else 404)."""
-    album = _visible_album(request, pk)
+    album = _visible_album(request, pk, Album.objects.all())
     response = StreamingHttpResponse(album_zip_stream(album=album), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{album.slug or "album"}.zip"'
     return response
@@ -212,7 +215,7 @@ def nsfw_blur_toggle(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(LABEL)
 def album_label(request: HttpRequest, pk: int) -> HttpResponse:
-    album = _visible_album(request, pk)
+    album = _visible_album(request, pk, Album.objects.all())
     perms.ensure_can_label_album(request.user, album)
     try:
         album_label_start(album=album, force=request.POST.get("force") == "on", user=request.user)

@@ -49,7 +49,9 @@ class ScrapeForm(forms.Form):
         assert isinstance(album_field, forms.ModelChoiceField)
         album_field.queryset = perms.albums_editable(user, Album.objects.order_by("-created_at", "-id"))
         for name, (low, high) in LIMITS.items():
-            self.fields[name].max_value = high
+            field = self.fields[name]
+            assert isinstance(field, forms.IntegerField)
+            field.max_value = high
             self.fields[name].widget.attrs.update({"min": low, "max": high})
 
 

@@ -53,7 +53,8 @@ class BatchTemplateForm(forms.ModelForm):
             self.fields["csv_text"].initial = csv_render(self.instance.columns, self.instance.csv_data)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("csv_file")
         try:
             if upload:
@@ -148,7 +149,7 @@ class BatchTemplateAdmin(CuratorModelAdmin):
         return format_html("<ol class='prompt-preview' style='margin:0;padding-left:1rem'>{}</ol>", rows)
 
     def save_model(self, request: HttpRequest, obj: BatchTemplate, form: forms.ModelForm, change: bool) -> None:
-        if not change and obj.created_by_id is None:
+        if not change and obj.created_by_id is None and request.user.is_authenticated:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
@@ -162,20 +163,23 @@ class LoraUploadForm(forms.ModelForm):
         widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}),
     )
 
+    # Who uploads: set per request on a subclass made by LoraAdmin.get_form.
+    uploaded_by: Any = None
+
     class Meta:
         model = Lora
         fields = ["upload", "name", "trigger_words", "default_weight", "description"]
 
-    def __init__(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.request = request
         self.fields["name"].required = False
         self.fields["name"].help_text = "Leave empty to use the file name."
 
     def clean(self) -> dict[str, Any]:
         from generation.services.loras import lora_upload
 
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors or not cleaned.get("upload"):
             return cleaned
         try:
@@ -183,7 +187,7 @@ class LoraUploadForm(forms.ModelForm):
             lora = lora_upload(
                 uploaded_file=cleaned["upload"],
                 name=cleaned.get("name") or None,
-                created_by=getattr(self.request, "user", None),
+                created_by=self.uploaded_by,
             )
         except ApplicationError as exc:
             form_add_application_error(self, exc, aliases={"file": "upload"}, fallback="upload")
@@ -200,17 +204,14 @@ class LoraAdmin(CuratorModelAdmin):
     search_fields = ["name", "trigger_words", "sha256", "file"]
     readonly_fields = ["sha256", "file_size", "base", "rank", "alpha", "file", "source", "created_at", "updated_at"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
         if obj is not None:
             return super().get_form(request, obj, change=change, **kwargs)
         kwargs.update(form=LoraUploadForm, fields=LoraUploadForm.Meta.fields)
         form_class = super().get_form(request, obj, **kwargs)
-
-        class RequestBoundForm(form_class):
-            def __init__(self, *args: Any, **inner: Any) -> None:
-                super().__init__(*args, request=request, **inner)
-
-        return RequestBoundForm
+        return type("RequestBoundForm", (form_class,), {"uploaded_by": request.user})
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return self.readonly_fields if obj is not None else []
@@ -226,12 +227,15 @@ class LoraAdmin(CuratorModelAdmin):
         lora_delete(lora=obj)
 
 
+JOB_INLINE_FIELDS = ("row_index", "status", "seed", "prompt", "error", "result_image")
+
+
 class GenerationJobInline(admin.TabularInline):
     model = GenerationJob
     extra = 0
     can_delete = False
-    fields = ["row_index", "status", "seed", "prompt", "error", "result_image"]
-    readonly_fields = fields
+    fields = JOB_INLINE_FIELDS
+    readonly_fields = JOB_INLINE_FIELDS
     ordering = ["row_index"]
     show_change_link = True
 

@@ -26,7 +26,7 @@ def run_progress(*, run: BatchGenerationRun) -> dict:
     running = [job for job in jobs if job["status"] == GenerationJob.Status.RUNNING]
     current = None
     if running:
-        job = max(running, key=lambda item: (item["current_step"], -item["row_index"]))
+        job = max(running, key=lambda item: (item["current_step"], -(item["row_index"] or 0)))
         current = {
             "row_index": job["row_index"],
             "prompt": job["prompt"],

@@ -1,12 +1,31 @@
-"""The admin's base class: every ModelAdmin asks imagineer.permissions, as pages and the API do."""
+"""The admin site and the ModelAdmin base: both ask imagineer.permissions, as pages and the API do."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import Model
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from imagineer import permissions as perms
+
+
+class ImagineerAdminSite(admin.AdminSite):
+    """The default admin site (installed by imagineer.apps.ImagineerAdminConfig)."""
+
+    site_header = "Imagineer curation"
+    site_title = "Imagineer admin"
+    index_title = "Templates, albums and images"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return perms.admin_site_has_permission(request)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """One sign-in page (rate-limited, Google-aware) for the admin too."""
+        from accounts.views import admin_login
+
+        return admin_login(request, extra_context)
 
 
 class CuratorModelAdmin(admin.ModelAdmin):

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar, cast
+from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar, cast, overload
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -113,6 +113,8 @@ CONTROL_PERMISSIONS = {
 PRIVATE_MODELS = {("albums", "scrapejob"), ("training", "trainingrun")}
 
 _M = TypeVar("_M", bound=Model)
+_Album = TypeVar("_Album", bound=Album)
+_Image = TypeVar("_Image", bound=Image)
 
 
 def _key(obj: Model | type[Model]) -> tuple[str, str]:
@@ -187,8 +189,13 @@ def can_view(user: AnyUser, obj: Model | None = None) -> bool:
     return (app_label, model_name) not in PRIVATE_MODELS or _owns(signed_in, obj) or is_curator(signed_in)
 
 
-def albums_visible(user: AnyUser, albums: QuerySet[Album] | None = None) -> QuerySet[Album]:
-    """Albums this user may browse: all when signed in, public ones for anonymous visitors (when on)."""
+@overload
+def albums_visible(user: AnyUser) -> QuerySet[Album]: ...
+@overload
+def albums_visible(user: AnyUser, albums: QuerySet[_Album]) -> QuerySet[_Album]: ...
+def albums_visible(user: AnyUser, albums: QuerySet[Any] | None = None) -> QuerySet[Any]:
+    """Albums (all, or of ``albums``) this user may browse: all when signed in, public ones for
+    anonymous visitors (while IMAGINEER_PUBLIC_ALBUMS is on)."""
     albums = Album.objects.all() if albums is None else albums
     if _signed_in(user) is not None:
         return albums
@@ -197,7 +204,11 @@ def albums_visible(user: AnyUser, albums: QuerySet[Album] | None = None) -> Quer
     return albums.filter(is_public=True) if public_albums_enabled() else albums.none()
 
 
-def images_visible(user: AnyUser, images: QuerySet[Image] | None = None) -> QuerySet[Image]:
+@overload
+def images_visible(user: AnyUser) -> QuerySet[Image]: ...
+@overload
+def images_visible(user: AnyUser, images: QuerySet[_Image]) -> QuerySet[_Image]: ...
+def images_visible(user: AnyUser, images: QuerySet[Any] | None = None) -> QuerySet[Any]:
     """Images this user may see: all when signed in, those in a public album for anonymous visitors."""
     images = Image.objects.all() if images is None else images
     if _signed_in(user) is not None:
@@ -287,7 +298,7 @@ def can_label_image(user: AnyUser, image: Image) -> bool:
 
 
 def admin_site_has_permission(request: HttpRequest) -> bool:
-    """The admin is for curators and superusers only (installed on admin.site in imagineer/urls.py).
+    """The admin is for curators and superusers only (imagineer.admin.ImagineerAdminSite).
 
     Staff status alone is not enough: the admin has no ownership rules, so a creator who was
     made staff by hand must not edit other people's templates and albums there.

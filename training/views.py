@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
@@ -188,7 +188,7 @@ def sample_file(request: HttpRequest, pk: int, step: int, index: int) -> FileRes
 
 @require_safe
 @role_required()
-def dataset_export(request: HttpRequest, album_id: int) -> HttpResponse:
+def dataset_export(request: HttpRequest, album_id: int) -> HttpResponseBase:
     album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
     try:
         return dataset_zip_response(

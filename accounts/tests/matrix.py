@@ -77,19 +77,19 @@ def world_build() -> World:
     from training.models import TrainingRun
 
     users = {
-        "viewer": UserFactory(username="m-viewer", role="viewer"),
-        "creator": UserFactory(username="m-creator", role="creator"),
-        "other": UserFactory(username="m-other", role="creator"),
-        "curator": UserFactory(username="m-curator", role="curator"),
+        "viewer": UserFactory.create(username="m-viewer", role="viewer"),
+        "creator": UserFactory.create(username="m-creator", role="creator"),
+        "other": UserFactory.create(username="m-other", role="creator"),
+        "curator": UserFactory.create(username="m-curator", role="curator"),
     }
     owner = users["creator"]
-    album = AlbumFactory(created_by=owner, slug="m-album", source_type="batch_generation")
-    image = ImageFactory(created_by=owner)
-    AlbumImageFactory(album=album, image=image)
+    album = AlbumFactory.create(created_by=owner, slug="m-album", source_type="batch_generation")
+    image = ImageFactory.create(created_by=owner)
+    AlbumImageFactory.create(album=album, image=image)
     # Made by nobody (say, scraped), in another album of the owner's.
-    album_image = ImageFactory()
-    AlbumImageFactory(album=AlbumFactory(created_by=owner, slug="m-scraped"), image=album_image)
-    template = BatchTemplateFactory(created_by=owner, slug="m-template")
+    album_image = ImageFactory.create()
+    AlbumImageFactory.create(album=AlbumFactory.create(created_by=owner, slug="m-scraped"), image=album_image)
+    template = BatchTemplateFactory.create(created_by=owner, slug="m-template")
     run = BatchGenerationRun.objects.create(
         template=template, album=album, created_by=owner, status=BatchGenerationRun.Status.RUNNING, total_items=1
     )
@@ -105,8 +105,8 @@ def world_build() -> World:
         seed=1,
         created_by=owner,
     )
-    lora = LoraFactory(created_by=owner)
-    label = LabelFactory(image=image, created_by=owner)
+    lora = LoraFactory.create(created_by=owner)
+    label = LabelFactory.create(image=image, created_by=owner)
     scrape = ScrapeJob.objects.create(start_urls=["http://127.0.0.1:9/"], album=album, created_by=owner)
     labeling_job = LabelingJob.objects.create(album=album, backend="local", created_by=owner)
     training = TrainingRun.objects.create(

@@ -29,7 +29,13 @@ from albums.api.album_serializers import (
     LegacyBatchListSerializer,
 )
 from albums.models import Album, Image
-from albums.selectors import album_images_in_order, albums_annotated, legacy_batches
+from albums.selectors import (
+    AlbumWithCount,
+    AlbumWithSummary,
+    album_images_in_order,
+    albums_annotated,
+    legacy_batches,
+)
 from albums.services.files import THUMBNAIL_SIZES
 from albums.services.serving import image_file_response
 from imagineer import permissions as perms
@@ -65,7 +71,7 @@ class AlbumViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "name", "image_count", "id"]
     ordering = ["-created_at", "-id"]
 
-    def get_queryset(self) -> QuerySet[Album]:
+    def get_queryset(self) -> QuerySet[AlbumWithSummary]:
         return perms.albums_visible(self.request.user, albums_annotated())
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
@@ -76,13 +82,12 @@ class AlbumViewSet(viewsets.ReadOnlyModelViewSet):
         images = album_images_in_order(album=album).annotate(position=F("memberships__position"))
         paginator = Pagination()
         page = paginator.paginate_queryset(images, request, view=self)
-        images = AlbumImageSerializer(page, many=True, context=self.get_serializer_context()).data
         data = AlbumSerializer(album, context=self.get_serializer_context()).data
         data["images"] = {
-            "count": paginator.page.paginator.count,
+            "count": paginator.count,
             "next": paginator.get_next_link(),
             "previous": paginator.get_previous_link(),
-            "results": images,
+            "results": AlbumImageSerializer(page, many=True, context=self.get_serializer_context()).data,
         }
         return Response(data)
 
@@ -166,10 +171,10 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
             images = images.prefetch_related(Prefetch("memberships", queryset=memberships))
         return perms.images_visible(self.request.user, images)
 
-    def get_serializer_class(self) -> type[serializers.Serializer]:
+    def get_serializer_class(self) -> type[ImageSerializer]:
         return ImageDetailSerializer if self.action == "retrieve" else ImageSerializer
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.Serializer:
+    def get_serializer(self, *args: Any, **kwargs: Any) -> ImageSerializer:
         kwargs.setdefault("context", self.get_serializer_context())
         return self.get_serializer_class()(*args, include_labels=self.include_labels, **kwargs)
 
@@ -233,7 +238,7 @@ class LegacyBatchPagination(Pagination):
     def get_paginated_response(self, data: Any) -> Response:
         return Response(
             {
-                "count": self.page.paginator.count,
+                "count": self.count,
                 "next": self.get_next_link(),
                 "previous": self.get_previous_link(),
                 "batches": data,
@@ -241,7 +246,7 @@ class LegacyBatchPagination(Pagination):
         )
 
 
-def _legacy_batch(album: Album) -> dict[str, Any]:
+def _legacy_batch(album: AlbumWithCount) -> dict[str, Any]:
     return {
         "batch_id": album.slug,
         "album_id": album.pk,
@@ -257,7 +262,7 @@ class LegacyBatchListView(generics.GenericAPIView):
     pagination_class = LegacyBatchPagination
     filter_backends: list = []
 
-    def get_queryset(self) -> QuerySet[Album]:
+    def get_queryset(self) -> QuerySet[AlbumWithCount]:
         return perms.albums_visible(self.request.user, legacy_batches())
 
     @extend_schema(
@@ -267,8 +272,9 @@ class LegacyBatchListView(generics.GenericAPIView):
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([_legacy_batch(album) for album in page])
+        paginator = LegacyBatchPagination()
+        page = paginator.paginate_queryset(self.get_queryset(), request, view=self) or []
+        return paginator.get_paginated_response([_legacy_batch(album) for album in page])
 
 
 class LegacyBatchDetailView(generics.GenericAPIView):
@@ -276,7 +282,7 @@ class LegacyBatchDetailView(generics.GenericAPIView):
     pagination_class = Pagination
     filter_backends: list = []
 
-    def get_queryset(self) -> QuerySet[Album]:
+    def get_queryset(self) -> QuerySet[AlbumWithCount]:
         return perms.albums_visible(self.request.user, legacy_batches())
 
     @extend_schema(
@@ -293,12 +299,13 @@ class LegacyBatchDetailView(generics.GenericAPIView):
             album = albums.filter(pk=int(batch_id)).first()
         if album is None:
             raise Http404("No batch with that id.")
-        page = self.paginate_queryset(album_images_in_order(album=album))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(album_images_in_order(album=album), request, view=self) or []
         data = _legacy_batch(album)
         data["images"] = [
             {
                 "id": image.pk,
-                "filename": image.file.name.rsplit("/", 1)[-1],
+                "filename": (image.file.name or "").rsplit("/", 1)[-1],
                 "relative_path": image.file.name,
                 "url": reverse("api:image-file", kwargs={"pk": image.pk}, request=request),
                 "thumbnail_url": reverse("api:image-thumbnail", kwargs={"pk": image.pk}, request=request),
@@ -307,6 +314,6 @@ class LegacyBatchDetailView(generics.GenericAPIView):
             }
             for image in page
         ]
-        data["next"] = self.paginator.get_next_link()
-        data["previous"] = self.paginator.get_previous_link()
+        data["next"] = paginator.get_next_link()
+        data["previous"] = paginator.get_previous_link()
         return Response(LegacyBatchDetailSerializer(data).data)

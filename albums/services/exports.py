@@ -21,7 +21,7 @@ class _ZipSink:
         self._chunks: list[bytes] = []
         self._written = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes, /) -> int:
         self._chunks.append(bytes(data))
         self._written += len(data)
         return len(data)
@@ -30,6 +30,9 @@ class _ZipSink:
         return self._written
 
     def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
     def drain(self) -> bytes:

@@ -32,7 +32,7 @@ def creator_client(client):
 
 
 def album_with_images(count: int, **album_kwargs) -> Album:
-    album = AlbumFactory(**album_kwargs)
+    album = AlbumFactory.create(**album_kwargs)
     for position in range(count):
         AlbumImageFactory(album=album, position=position, image=ImageFactory(title=f"card {position:02d}"))
     return album

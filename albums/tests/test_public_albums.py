@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 def album_with_image(name: str, *, is_public: bool) -> tuple[Album, Image]:
     # A batch album, so the legacy /api/batches/<id> serves it too.
-    album = AlbumFactory(name=name, is_public=is_public, source_type=Album.SourceType.BATCH_GENERATION)
-    image = ImageFactory(title=f"{name} image", prompt=f"{name} prompt")
+    album = AlbumFactory.create(name=name, is_public=is_public, source_type=Album.SourceType.BATCH_GENERATION)
+    image = ImageFactory.create(title=f"{name} image", prompt=f"{name} prompt")
     AlbumImageFactory(album=album, image=image, position=0)
     return album, image
 

@@ -12,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -98,9 +99,7 @@ def chunks_enqueue(job_ids: Sequence[int], *, chunk_size: int | None = None) -> 
         chunk = list(job_ids[start : start + size])
         task_id = str(uuid.uuid4())
         GenerationJob.objects.filter(pk__in=chunk).update(task_id=task_id)
-        transaction.on_commit(
-            lambda chunk=chunk, task_id=task_id: chunk_generate.apply_async(args=[chunk], task_id=task_id)
-        )
+        transaction.on_commit(partial(chunk_generate.apply_async, args=[chunk], task_id=task_id))
         task_ids.append(task_id)
     return task_ids
 

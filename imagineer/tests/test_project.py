@@ -69,7 +69,7 @@ def test_application_errors_go_beside_the_form_fields_they_name():
         form = SizeForm({"width": "64"})
         assert form.is_valid()
         form_add_application_error(form, error, **kwargs)
-        return dict(form.errors)
+        return {name: [str(error) for error in errors] for name, errors in form.errors.items()}
 
     fields = {"width": ["Not a multiple of 8."], "height": ["Too tall."], "file": ["Not a LoRA."]}
     assert shown(ApplicationError("Bad size", fields=fields), aliases={"file": "upload"}) == {
