@@ -39,7 +39,7 @@ from albums.services.serving import image_file_response
 from generation.services.recipes import image_job, image_recipe
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
-from imagineer.permissions import LABEL, public_albums_view, role_required
+from imagineer.permissions import LABEL, SignedInRequest, public_albums_view, role_required
 from labeling.selectors import album_labeling_job_latest, labeling_job_progress
 from labeling.services import album_label_start, image_label_enqueue
 
@@ -214,7 +214,7 @@ def nsfw_blur_toggle(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(LABEL)
-def album_label(request: HttpRequest, pk: int) -> HttpResponse:
+def album_label(request: SignedInRequest, pk: int) -> HttpResponse:
     album = _visible_album(request, pk, Album.objects.all())
     perms.ensure_can_label_album(request.user, album)
     try:
@@ -228,7 +228,7 @@ def album_label(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(LABEL)
-def image_label(request: HttpRequest, pk: int) -> HttpResponse:
+def image_label(request: SignedInRequest, pk: int) -> HttpResponse:
     image = _visible_image(request, pk)
     perms.ensure_can_label_image(request.user, image)
     album_pk = request.POST.get("album")

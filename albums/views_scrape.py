@@ -15,7 +15,7 @@ from albums.selectors import scrape_job_list, scrape_job_recent_images
 from albums.services.scraping import LIMITS, scrape_job_cancel, scrape_job_create
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
-from imagineer.permissions import SCRAPE, AnyUser, role_required
+from imagineer.permissions import SCRAPE, AnyUser, SignedInRequest, role_required
 
 RECENT_IMAGES = 12
 RECENT_PROBLEMS = 10
@@ -83,7 +83,7 @@ def scrape_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required(SCRAPE)
-def scrape_new(request: HttpRequest) -> HttpResponse:
+def scrape_new(request: SignedInRequest) -> HttpResponse:
     form = ScrapeForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

@@ -29,7 +29,7 @@ from generation.services.templates import template_row_prompt
 from generation.services.themes import theme_random as random_theme
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
-from imagineer.permissions import GENERATE, AnyUser, role_required
+from imagineer.permissions import GENERATE, AnyUser, SignedInRequest, role_required
 
 JOB_HISTORY_LIMIT = 50
 
@@ -62,7 +62,7 @@ def _template_rows(template: BatchTemplate, theme: str) -> list[dict[str, Any]]:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @role_required()
-def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     template = get_object_or_404(template_list(), slug=slug)
     status = 200
     if request.method == "POST":
@@ -175,7 +175,7 @@ def runs_active_partial(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @role_required(GENERATE)
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: SignedInRequest) -> HttpResponse:
     loras = list(lora_list())
     status = 200
     if request.method == "POST":
@@ -252,7 +252,7 @@ def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(GENERATE)
-def image_regenerate_view(request: HttpRequest, pk: int) -> HttpResponse:
+def image_regenerate_view(request: SignedInRequest, pk: int) -> HttpResponse:
     """Generate again from an image's recipe: the same seed (same picture) or a new one."""
     image = get_object_or_404(perms.images_visible(request.user), pk=pk)
     try:

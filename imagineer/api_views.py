@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from imagineer import permissions as perms
 from imagineer.api import error_body
 from imagineer.config import BATCH_SIZE_MAX, config_get, config_update
 from imagineer.health import health_report
@@ -135,7 +136,11 @@ class ConfigView(APIView):
         responses={200: ConfigSerializer},
     )
     def put(self, request: Request) -> Response:
-        return Response(_with_model(config_update(changes=_changes(request.data), user=request.user, partial=False)))
+        return Response(
+            _with_model(
+                config_update(changes=_changes(request.data), user=perms.acting_user(request.user), partial=False)
+            )
+        )
 
     @extend_schema(
         summary="Change some configuration keys (superusers only)",
@@ -143,7 +148,11 @@ class ConfigView(APIView):
         responses={200: ConfigSerializer},
     )
     def patch(self, request: Request) -> Response:
-        return Response(_with_model(config_update(changes=_changes(request.data), user=request.user, partial=True)))
+        return Response(
+            _with_model(
+                config_update(changes=_changes(request.data), user=perms.acting_user(request.user), partial=True)
+            )
+        )
 
 
 def _is_api(request: HttpRequest) -> bool:

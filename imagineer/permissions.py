@@ -329,6 +329,16 @@ def can_configure(user: AnyUser) -> bool:
 # --- refusals -------------------------------------------------------------------------------
 
 
+def acting_user(user: AnyUser) -> User:
+    """The user on whose behalf a view writes: one this layer has already let act (RolePermission
+    on API writes, role_required on pages), so never anonymous; refused should a view be wired
+    without either."""
+    signed_in = _signed_in(user)
+    if signed_in is None:
+        raise PermissionDenied("Sign in first.")
+    return signed_in
+
+
 def ensure_can_act(user: AnyUser, permission: str) -> None:
     if not can_act(user, permission):
         raise PermissionDenied("Your role does not allow this. Ask a curator for the creator role.")

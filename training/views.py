@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 from albums.services.files import media_path
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
-from imagineer.permissions import TRAIN, role_required
+from imagineer.permissions import TRAIN, SignedInRequest, role_required
 from training.api.views import dataset_zip_response
 from training.forms import TrainingStartForm
 from training.models import TrainingRun
@@ -84,7 +84,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(TRAIN)
-def run_start(request: HttpRequest, album_id: int) -> HttpResponse:
+def run_start(request: SignedInRequest, album_id: int) -> HttpResponse:
     album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
     form = TrainingStartForm(request.POST or None, album_name=album.name)
     if request.method == "POST" and form.is_valid():

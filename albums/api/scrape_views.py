@@ -49,7 +49,7 @@ class ScrapeJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             if album is None:
                 raise field_error("album", f"No album with id {album_id}.")
             perms.ensure_can_edit(request.user, album)  # scraping into it adds images to it
-        job = scrape_job_create(user=request.user, album=album, **data)
+        job = scrape_job_create(user=perms.acting_user(request.user), album=album, **data)
         job = self.get_queryset().get(pk=job.pk)
         location = reverse("scrape-api:scrape-job-detail", kwargs={"pk": job.pk})
         return accepted(ScrapeJobSerializer(job).data, location, request)

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -98,7 +99,7 @@ def _start_urls_clean(start_urls: list[str] | str) -> list[str]:
 @transaction.atomic
 def scrape_job_create(
     *,
-    user: Any | None,
+    user: User | None,
     start_urls: list[str] | str,
     album: Album | None = None,
     album_name: str = "",
@@ -137,13 +138,13 @@ def scrape_job_create(
             name=album_name,
             source_type=Album.SourceType.SCRAPE,
             description="Collected from " + ", ".join(urls),
-            created_by=user if user is not None and user.is_authenticated else None,
+            created_by=user,
         )
     job = ScrapeJob.objects.create(
         start_urls=urls,
         album=album,
         same_site_only=same_site_only,
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=user,
         **values,
     )
     if enqueue:

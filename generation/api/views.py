@@ -38,6 +38,7 @@ from generation.services.jobs import job_cancel, job_submit
 from generation.services.loras import lora_delete, lora_upload
 from generation.services.runs import run_cancel, run_retry, run_start
 from generation.services.themes import theme_random
+from imagineer import permissions as perms
 from imagineer.api_common import accepted
 from imagineer.config import config_get
 from imagineer.permissions import GENERATE, ensure_can_edit
@@ -74,7 +75,7 @@ class GenerateView(APIView):
             loras=data.get("loras", ()),
             scheduler=data.get("scheduler") or None,
             album=data.get("album"),
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         body = JobSerializer(job, context={"request": request}).data
         return accepted(body, reverse("api:job-detail", kwargs={"pk": job.pk}), request)
@@ -156,7 +157,7 @@ class BatchTemplateViewSet(viewsets.ReadOnlyModelViewSet):
             theme=data["theme"],
             album_name=data.get("album_name") or None,
             overrides=data.get("overrides") or None,
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         location = reverse("api:batch-template-run-detail", kwargs={"template_pk": template.pk, "pk": run.pk})
         return accepted(RunSerializer(run, context={"request": request}).data, location, request)
@@ -261,7 +262,7 @@ class LoraViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.Re
         lora = lora_upload(
             uploaded_file=upload.validated_data["file"],
             name=upload.validated_data.get("name") or None,
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         lora = self.get_queryset().get(pk=lora.pk)
         headers = {"Location": reverse("api:lora-detail", kwargs={"pk": lora.pk}, request=request)}

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# CLIP keeps 49152 - 256 - 2 merges of the file (the first line is a version header).
-CLIP_MERGE_COUNT = 49152 - 256 - 2
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
 

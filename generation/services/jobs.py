@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -117,7 +118,7 @@ def job_submit(
     loras: Sequence[tuple[Lora, Decimal]] = (),
     scheduler: str | None = None,
     album: Album | None = None,
-    created_by: Any = None,
+    created_by: User | None = None,
 ) -> GenerationJob:
     """One image: validate everything, store the job (seed chosen now), run it on a gpu worker."""
     scheduler = scheduler or settings.IMAGINEER_SCHEDULER

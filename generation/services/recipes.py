@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import User
+
 from albums.models import Image
 from generation.engine.schedulers import SCHEDULERS
 from generation.models import GenerationJob, Lora
@@ -83,7 +85,7 @@ def image_recipe(*, image: Image, job: GenerationJob | None) -> ImageRecipe | No
     )
 
 
-def image_regenerate(*, image: Image, new_seed: bool, created_by: Any) -> GenerationJob:
+def image_regenerate(*, image: Image, new_seed: bool, created_by: User | None) -> GenerationJob:
     """Queue one job from the image's recipe: the same seed (the same picture) or a new one.
 
     Refused, with the reason, when the image has no recipe or a LoRA of its stack is no longer

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -105,7 +106,7 @@ def run_start(
     theme: str,
     album_name: str | None = None,
     overrides: dict | None = None,
-    created_by: Any = None,
+    created_by: User | None = None,
 ) -> BatchGenerationRun:
     theme = (theme or "").strip()
     if len(theme) > 500:

@@ -48,7 +48,7 @@ class ImageLabelView(APIView):
             prompt_type=serializer.validated_data["prompt_type"],
             force=serializer.validated_data["force"],
             backend=serializer.validated_data.get("backend"),
-            user=request.user,
+            user=perms.acting_user(request.user),
         )
         location = reverse("api:labeling-task", kwargs={"task_id": task_id})
         body = {"status": "queued", "task_id": task_id, "status_url": request.build_absolute_uri(location)}
@@ -74,7 +74,7 @@ class AlbumLabelView(APIView):
             prompt_type=serializer.validated_data["prompt_type"],
             force=serializer.validated_data["force"],
             backend=serializer.validated_data.get("backend"),
-            user=request.user,
+            user=perms.acting_user(request.user),
         )
         location = reverse("api:labeling-job-detail", kwargs={"pk": job.pk})
         body = {

@@ -82,7 +82,7 @@ class TrainingRunListView(generics.GenericAPIView):
             caption_source=data.pop("caption_source", TrainingRun.CaptionSource.AUTO),
             sample_prompts=data.pop("sample_prompts", None),
             params={name: data[name] for name in PARAMETER_NAMES if name in data},
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         location = reverse("training-api:run-detail", args=[run.pk], request=request)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED, headers={"Location": location})

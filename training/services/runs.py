@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -179,7 +180,7 @@ def training_start(
     album: Album,
     name: str,
     trigger_word: str,
-    created_by: Any,
+    created_by: User | None,
     base_model: str | None = None,
     params: dict[str, Any] | None = None,
     caption_source: str = TrainingRun.CaptionSource.AUTO,
