@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from albums.models import Album, AlbumImage, Image, ScrapeJob
 from generation.models import BatchGenerationRun
@@ -58,6 +58,25 @@ def legacy_batches() -> QuerySet[AlbumWithCount]:
 
 def album_images_in_order(*, album: Album) -> QuerySet[Image]:
     return Image.objects.filter(memberships__album=album).order_by("memberships__position", "memberships__id")
+
+
+def albums_newest_first() -> QuerySet[Album]:
+    return Album.objects.order_by("-created_at", "-id")
+
+
+def image_list(*, with_labels: bool = False, memberships: QuerySet[AlbumImage] | None = None) -> QuerySet[Image]:
+    """Images, with their labels (captions, then tags) and their album memberships (these, for
+    album_ids: the caller narrows them to what the visitor may see) prefetched when asked."""
+    images = Image.objects.all()
+    if with_labels:
+        images = images.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("label_type", "id")))
+    if memberships is not None:
+        images = images.prefetch_related(Prefetch("memberships", queryset=memberships))
+    return images
+
+
+def memberships_with_album_and_image() -> QuerySet[AlbumImage]:
+    return AlbumImage.objects.select_related("album", "image")
 
 
 def album_with_count() -> QuerySet[AlbumWithCount]:

@@ -11,10 +11,9 @@ Signed-in users see everything, as before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib import messages
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,6 +32,7 @@ from albums.selectors import (
     album_tags,
     album_with_count,
     image_labels_split,
+    memberships_with_album_and_image,
 )
 from albums.services.exports import album_zip_stream
 from albums.services.serving import image_file_response
@@ -43,17 +43,15 @@ from imagineer.permissions import LABEL, SignedInRequest, public_albums_view, ro
 from labeling.selectors import album_labeling_job_latest, labeling_job_progress
 from labeling.services import album_label_start, image_label_enqueue
 
-_Album = TypeVar("_Album", bound=Album)
-
 
 def _visible_image(request: HttpRequest, pk: int) -> Image:
     """The image, or 404 when it does not exist or this visitor may not see it."""
     return get_object_or_404(perms.images_visible(request.user), pk=pk)
 
 
-def _visible_album(request: HttpRequest, pk: int, albums: QuerySet[_Album]) -> _Album:
+def _visible_album(request: HttpRequest, pk: int) -> Album:
     """The album, or 404 when it does not exist or this visitor may not see it."""
-    return get_object_or_404(perms.albums_visible(request.user, albums), pk=pk)
+    return get_object_or_404(perms.albums_visible(request.user), pk=pk)
 
 
 @require_safe
@@ -99,7 +97,7 @@ def album_list_page(request: HttpRequest) -> HttpResponse:
 @public_albums_view
 def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An album's images; anonymous visitors only for a public album (else 404)."""
-    album = _visible_album(request, pk, album_with_count())
+    album = get_object_or_404(perms.albums_visible(request.user, album_with_count()), pk=pk)
     sort = request.GET.get("sort", "position")
     sort = sort if sort in SORT_LABELS else "position"
     nsfw = request.GET.get("nsfw", "")
@@ -146,7 +144,7 @@ def url_for_ids(name: str, *leading: int) -> Callable[[int], str]:
 @public_albums_view
 def album_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The album's files as one zip; anonymous visitors only for a public album (else 404)."""
-    album = _visible_album(request, pk, Album.objects.all())
+    album = _visible_album(request, pk)
     response = StreamingHttpResponse(album_zip_stream(album=album), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{album.slug or "album"}.zip"'
     return response
@@ -156,7 +154,7 @@ def album_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @public_albums_view
 def album_image_detail(request: HttpRequest, album_pk: int, pk: int) -> HttpResponse:
     """An image in an album; anonymous visitors only in a public album (else 404)."""
-    memberships = perms.memberships_visible(request.user, AlbumImage.objects.select_related("album", "image"))
+    memberships = perms.memberships_visible(request.user, memberships_with_album_and_image())
     membership = get_object_or_404(memberships, album_id=album_pk, image_id=pk)
     return _image_page(request, membership.image, membership)
 
@@ -215,7 +213,7 @@ def nsfw_blur_toggle(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(LABEL)
 def album_label(request: SignedInRequest, pk: int) -> HttpResponse:
-    album = _visible_album(request, pk, Album.objects.all())
+    album = _visible_album(request, pk)
     perms.ensure_can_label_album(request.user, album)
     try:
         album_label_start(album=album, force=request.POST.get("force") == "on", user=request.user)

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from albums.models import Album, ScrapeJob
-from albums.selectors import scrape_job_list, scrape_job_recent_images
+from albums.selectors import albums_newest_first, scrape_job_list, scrape_job_recent_images
 from albums.services.scraping import LIMITS, scrape_job_cancel, scrape_job_create
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
@@ -47,7 +47,7 @@ class ScrapeForm(forms.Form):
         # Scraping into an album adds images to it: only albums this user may change are offered.
         album_field = self.fields["album"]
         assert isinstance(album_field, forms.ModelChoiceField)
-        album_field.queryset = perms.albums_editable(user, Album.objects.order_by("-created_at", "-id"))
+        album_field.queryset = perms.albums_editable(user, albums_newest_first())
         for name, (low, high) in LIMITS.items():
             field = self.fields[name]
             assert isinstance(field, forms.IntegerField)

@@ -122,6 +122,20 @@ def run_list() -> QuerySet[BatchGenerationRun]:
     return BatchGenerationRun.objects.select_related("album", "template", "created_by")
 
 
+def job_queue(*, limit: int) -> list[GenerationJob]:
+    """Queued and running jobs, oldest first (the order the workers take them)."""
+    return list(job_list().filter(status__in=ACTIVE_JOB_STATUSES).order_by("created_at", "id")[:limit])
+
+
+def job_history(*, limit: int) -> list[GenerationJob]:
+    """Finished jobs, newest first."""
+    return list(job_list().exclude(status__in=ACTIVE_JOB_STATUSES)[:limit])
+
+
+def template_runs(*, template: BatchTemplate) -> QuerySet[BatchGenerationRun]:
+    return BatchGenerationRun.objects.filter(template=template)
+
+
 def runs_active() -> QuerySet[BatchGenerationRun]:
     return BatchGenerationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).select_related("album")
 

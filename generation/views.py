@@ -12,9 +12,10 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from generation.forms import GenerateForm, RunStartForm
 from generation.models import BatchGenerationRun, BatchTemplate
 from generation.selectors import (
-    ACTIVE_JOB_STATUSES,
     ACTIVE_RUN_STATUSES,
+    job_history,
     job_list,
+    job_queue,
     lora_list,
     run_list,
     run_progress,
@@ -212,13 +213,12 @@ def _initial_from_query(request: HttpRequest) -> dict[str, str]:
 
 
 def _jobs_context(user: AnyUser) -> dict[str, Any]:
-    jobs = job_list()
     runs = runs_recent()
-    queue = list(jobs.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created_at", "id")[:JOB_HISTORY_LIMIT])
+    queue = job_queue(limit=JOB_HISTORY_LIMIT)
     return {
         "queue": queue,
         "cancellable": {job.pk for job in queue if perms.can_control(user, job)},
-        "history": list(jobs.exclude(status__in=ACTIVE_JOB_STATUSES)[:JOB_HISTORY_LIMIT]),
+        "history": job_history(limit=JOB_HISTORY_LIMIT),
         "runs": runs,
         "active_runs": [run for run in runs if run.status in ACTIVE_RUN_STATUSES],
     }

@@ -8,7 +8,7 @@ from typing import Any
 import django_filters
 import django_filters.fields
 from django import forms
-from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import Http404, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -34,6 +34,7 @@ from albums.selectors import (
     AlbumWithSummary,
     album_images_in_order,
     albums_annotated,
+    image_list,
     legacy_batches,
 )
 from albums.services.files import THUMBNAIL_SIZES
@@ -162,13 +163,9 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
         return "labels" in self.request.query_params.get("include", "").split(",")
 
     def get_queryset(self) -> QuerySet[Image]:
-        images = Image.objects.all()
-        if self.include_labels:
-            images = images.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("label_type", "id")))
-        if self.action == "retrieve":
-            # album_ids must not reveal the private albums an image is also in.
-            memberships = perms.memberships_visible(self.request.user)
-            images = images.prefetch_related(Prefetch("memberships", queryset=memberships))
+        # album_ids (retrieve) must not reveal the private albums an image is also in.
+        memberships = perms.memberships_visible(self.request.user) if self.action == "retrieve" else None
+        images = image_list(with_labels=self.include_labels, memberships=memberships)
         return perms.images_visible(self.request.user, images)
 
     def get_serializer_class(self) -> type[ImageSerializer]:

@@ -33,7 +33,7 @@ from generation.api.serializers import (
     ThemeSerializer,
 )
 from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
-from generation.selectors import job_list, lora_list, run_progress, template_list
+from generation.selectors import job_list, lora_list, run_progress, template_list, template_runs
 from generation.services.jobs import job_cancel, job_submit
 from generation.services.loras import lora_delete, lora_upload
 from generation.services.runs import run_cancel, run_retry, run_start
@@ -191,7 +191,7 @@ class TemplateRunViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
         if getattr(self, "swagger_fake_view", False):  # schema generation has no template_pk
             return BatchGenerationRun.objects.none()
         template = get_object_or_404(BatchTemplate.objects.only("id"), pk=self.kwargs["template_pk"])
-        return BatchGenerationRun.objects.filter(template=template)
+        return template_runs(template=template)
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return RunProgressSerializer if self.action == "retrieve" else RunSerializer
