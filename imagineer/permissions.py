@@ -16,14 +16,19 @@ The decisions, each a function of a typed user (:data:`AnyUser`, what ``request.
   Scrape jobs and training runs are their owner's (and curators'); a labeling job is as visible as
   its album; anonymous visitors see public albums only while IMAGINEER_PUBLIC_ALBUMS is on.
 * **act** — :func:`can_act`: may the user start this kind of work at all (their role)?
-* **edit** — :func:`can_edit`: change an album's or a template's content: its owner, or a curator.
+* **edit** — :func:`can_edit`: change an album's or a template's content (putting images into an
+  album is one): its owner, or a curator.
 * **control** — :func:`can_control`: cancel, retry, resume or delete a piece of work (a run, a
   job, a LoRA): the role permission of its kind, and its owner or a curator.
 * **label** — :func:`can_label_image` / :func:`can_label_album`: labeling replaces an image's
   labels, so it is a write to the image: its owner (who made it, or the creator of an album that
   holds it) or a curator.
-* **admin** — :func:`admin_site_has_permission`, :func:`admin_model_permission` (every ModelAdmin,
-  through :class:`imagineer.admin.CuratorModelAdmin`) and :func:`can_configure`.
+* **admin** — :func:`admin_site_has_permission` (:class:`imagineer.admin.ImagineerAdminSite`),
+  :func:`admin_model_permission` (every ModelAdmin, through
+  :class:`imagineer.admin.CuratorModelAdmin`) and :func:`can_configure` (``/api/config`` writes).
+
+A view that writes on a user's behalf hands services :func:`acting_user` (pages behind
+:func:`role_required` get a :class:`SignedInRequest`), so services are typed with the user model.
 
 Who calls this module: the request layer only — page views (:func:`role_required`,
 :func:`public_albums_view`, the ``ensure_*`` helpers), API views (:class:`RolePermission` and the
@@ -373,20 +378,15 @@ def ensure_can_label_image(user: AnyUser, image: Image) -> None:
 
 # --- the API and the pages ------------------------------------------------------------------
 
-ObjectRule = Literal["view", "edit", "control"]
-_OBJECT_RULES: dict[str, Callable[[AnyUser, Model], bool]] = {
-    "view": can_view,
-    "edit": can_edit,
-    "control": can_control,
-}
+ObjectRule = Literal["view", "control"]
+_OBJECT_RULES: dict[str, Callable[[AnyUser, Model], bool]] = {"view": can_view, "control": can_control}
 
 
 class RolePermission(BasePermission):
     """DRF permission: reads need a signed-in user; writes need the view's ``required_permission``
     (a string, or a dict by action/method) and, on objects, the view's ``object_permission``:
-    ``"control"`` (the default: owner or curator, see :func:`can_control`), ``"edit"``
-    (:func:`can_edit`) or ``"view"`` (acting on something shared, such as starting a run from a
-    template: seeing it is enough).
+    ``"control"`` (the default: owner or curator, see :func:`can_control`) or ``"view"`` (acting
+    on something shared, such as starting a run from a template: seeing it is enough).
 
         class GenerateView(APIView):
             required_permission = GENERATE
@@ -417,7 +417,11 @@ class RolePermission(BasePermission):
         if request.method in SAFE_METHODS:
             return can_view(request.user, obj)
         rule: ObjectRule = getattr(view, "object_permission", "control")
-        return _OBJECT_RULES[rule](request.user, obj)
+        allowed = _OBJECT_RULES[rule](request.user, obj)
+        if not allowed and rule == "control":
+            # DRF makes a permission object per request: the message is this refusal's.
+            self.message = f"Only a curator or whoever started it may change this {obj._meta.verbose_name}."
+        return allowed
 
 
 class ConfigurePermission(BasePermission):
