@@ -35,11 +35,13 @@ test: venv-dev
 	bash scripts/ensure-chromium.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DOCKER_HOST=$(TEST_DOCKER_HOST) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 format: venv-dev
 	$(VENV)/bin/ruff check --fix .

@@ -61,6 +61,7 @@ def celery_worker(transactional_db, tmp_path, settings):
 def api_as(db, settings):
     """``api_as("creator")``: a DRF APIClient signed in (session) as a new user with that role;
     ``api_as(None)`` is anonymous, ``api_as("superuser")`` an administrator."""
+    from django.contrib.auth.models import User
     from rest_framework.test import APIClient
 
     # These users sign in without a password: skip the deliberately slow hasher.
@@ -68,13 +69,18 @@ def api_as(db, settings):
 
     from imagineer.tests.factories import UserFactory
 
-    def make(role: str | None = "creator", **user_fields):
-        client = APIClient()
+    class RoleClient(APIClient):
+        """An APIClient that remembers whom it signed in as (None: anonymous)."""
+
+        user: User | None = None
+
+    def make(role: str | None = "creator", **user_fields) -> RoleClient:
+        client = RoleClient()
         if role == "superuser":
-            client.user = UserFactory(role="curator", is_superuser=True, is_staff=True, **user_fields)
+            client.user = UserFactory.create(role="curator", is_superuser=True, is_staff=True, **user_fields)
         elif role is not None:
-            client.user = UserFactory(role=role, **user_fields)
-        if role is not None:
+            client.user = UserFactory.create(role=role, **user_fields)
+        if client.user is not None:
             client.force_login(client.user)
         return client
 

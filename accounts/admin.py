@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from accounts.models import APIToken
+from imagineer.admin import CuratorModelAdmin
 
 
 @admin.register(APIToken)
-class APITokenAdmin(admin.ModelAdmin):
+class APITokenAdmin(CuratorModelAdmin):
     """Superusers see and revoke (delete) tokens; keys are never stored, so none can be shown."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at"]

@@ -73,5 +73,6 @@ class TokenAuthenticationMiddleware:
         if key is not None:
             found = token_authenticate(key=key)
             if found is not None:
-                request.user, request.auth = found
+                # DRF's Request reads ``auth`` from the request it wraps (HashedTokenAuthentication).
+                request.user, request.auth = found  # type: ignore[attr-defined]
         return self.get_response(request)

@@ -20,7 +20,7 @@ class _AllowListedEmailMixin:
     """The sign-up allow-list on the addresses people type in (the address is then verified)."""
 
     def clean_email(self) -> str:
-        email = super().clean_email()
+        email = super().clean_email()  # type: ignore[misc]  # the allauth form after this mixin has it
         reason = email_refusal_reason(email)
         if reason:
             raise forms.ValidationError(reason)

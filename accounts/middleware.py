@@ -15,7 +15,8 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
     a redirect would swap the sign-in page into a fragment, so the whole page is sent to sign
     in instead (``HX-Redirect``), coming back to the page the user was on."""
 
-    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponse:
+    # Django's stub says a redirect; Django itself returns whatever this returns (here a 401).
+    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponse:  # type: ignore[override]
         if request.headers.get("HX-Request") != "true":
             return super().handle_no_permission(request, view_func)
         current = urlsplit(request.headers.get("HX-Current-URL", ""))

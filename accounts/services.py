@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -27,7 +27,7 @@ def _key_hash(key: str) -> str:
 
 
 @transaction.atomic
-def token_create(*, user: Any, name: str, expires_in_days: int | None = None) -> tuple[APIToken, str]:
+def token_create(*, user: User, name: str, expires_in_days: int | None = None) -> tuple[APIToken, str]:
     """Create a token; returns the row and the key, which is never stored and cannot be shown again."""
     name = name.strip()
     if not name:
@@ -55,14 +55,14 @@ def token_create(*, user: Any, name: str, expires_in_days: int | None = None) ->
 
 
 @transaction.atomic
-def token_revoke(*, user: Any, token_id: int) -> None:
+def token_revoke(*, user: User, token_id: int) -> None:
     """Delete one of the user's tokens: the next request that presents it is refused."""
     deleted, _ = APIToken.objects.filter(user=user, pk=token_id).delete()
     if not deleted:
         raise ApplicationError("No such token on your account (it may already be revoked).")
 
 
-def token_authenticate(*, key: str) -> tuple[Any, APIToken] | None:
+def token_authenticate(*, key: str) -> tuple[User, APIToken] | None:
     """The (user, token) for a presented key, or None when it is unknown, expired or its user inactive."""
     key = key.strip()
     if not key.startswith(KEY_START) or len(key) <= PREFIX_LENGTH:
@@ -96,7 +96,7 @@ def email_refusal_reason(email: str | None) -> str | None:
     )
 
 
-def user_default_role_assign(*, user: Any) -> None:
+def user_default_role_assign(*, user: User) -> None:
     """Give a newly created user the sign-up role (IMAGINEER_DEFAULT_ROLE) unless they already have one."""
     from django.contrib.auth.models import Group
 

@@ -16,29 +16,29 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.forms import TokenCreateForm
-from accounts.models import APIToken
+from accounts.selectors import token_list
 from accounts.services import token_create, token_revoke
-from imagineer.errors import ApplicationError
-from imagineer.permissions import admin_site_has_permission, role_required, user_role
+from imagineer.errors import ApplicationError, form_add_application_error
+from imagineer.permissions import SignedInRequest, admin_site_has_permission, role_required, user_role
 
 
 def _account_page(
-    request: HttpRequest, *, form: TokenCreateForm, new_key: str | None = None, status: int = 200
+    request: SignedInRequest, *, form: TokenCreateForm, new_key: str | None = None, status: int = 200
 ) -> HttpResponse:
-    tokens = APIToken.objects.filter(user=request.user)
+    tokens = token_list(user=request.user)
     context = {"form": form, "tokens": tokens, "new_key": new_key, "role": user_role(request.user)}
     return render(request, "accounts/account.html", context, status=status)
 
 
 @require_safe
 @role_required()
-def account_detail(request: HttpRequest) -> HttpResponse:
+def account_detail(request: SignedInRequest) -> HttpResponse:
     return _account_page(request, form=TokenCreateForm())
 
 
 @require_POST
 @role_required()
-def token_create_view(request: HttpRequest) -> HttpResponse:
+def token_create_view(request: SignedInRequest) -> HttpResponse:
     form = TokenCreateForm(request.POST)
     if not form.is_valid():
         return _account_page(request, form=form, status=400)
@@ -47,7 +47,7 @@ def token_create_view(request: HttpRequest) -> HttpResponse:
             user=request.user, name=form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in_days"]
         )
     except ApplicationError as error:
-        form.add_error(None, error.message)
+        form_add_application_error(form, error)
         return _account_page(request, form=form, status=400)
     # The key is rendered in this response only (not via a redirect + session): it is never stored.
     messages.success(request, f"Token “{token.name}” created. Copy it now: it will not be shown again.")
@@ -56,7 +56,7 @@ def token_create_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required()
-def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke_view(request: SignedInRequest, pk: int) -> HttpResponse:
     try:
         token_revoke(user=request.user, token_id=pk)
     except ApplicationError as error:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,7 +13,15 @@ from django.utils.html import format_html
 
 from albums.models import Album, AlbumImage, Image, ScrapeJob
 from albums.services.curation import album_add_images, album_remove_images, image_delete, image_set_nsfw
+from imagineer.admin import CuratorModelAdmin
 from labeling.models import Label
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class AlbumTotal(TypedDict):
+    image_total: int
 
 
 def _thumbnail(image_id: int | None, size: int = 128) -> str:
@@ -43,7 +51,7 @@ class AlbumImageInline(admin.TabularInline):
 
 
 @admin.register(Album)
-class AlbumAdmin(admin.ModelAdmin):
+class AlbumAdmin(CuratorModelAdmin):
     list_display = ["name", "source_type", "image_count", "is_public", "created_by", "created_at"]
     list_filter = ["source_type", "is_public"]
     search_fields = ["name", "description"]
@@ -52,11 +60,11 @@ class AlbumAdmin(admin.ModelAdmin):
     inlines = [AlbumImageInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Album]:
-        return super().get_queryset(request).annotate(_image_count=Count("memberships"))
+        return super().get_queryset(request).annotate(image_total=Count("memberships"))
 
-    @admin.display(description="Images", ordering="_image_count")
-    def image_count(self, obj: Album) -> int:
-        return obj._image_count
+    @admin.display(description="Images", ordering="image_total")
+    def image_count(self, obj: WithAnnotations[Album, AlbumTotal]) -> int:
+        return obj.image_total
 
 
 class AlbumActionForm(ActionForm):
@@ -83,7 +91,8 @@ class AlbumFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Album.objects.order_by("name").values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> QuerySet[Image]:
-        return queryset.filter(memberships__album_id=self.value()) if self.value() else queryset
+        album_id = self.value()
+        return queryset.filter(memberships__album_id=album_id) if album_id else queryset
 
 
 class SourceTypeFilter(admin.SimpleListFilter):
@@ -98,7 +107,7 @@ class SourceTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(CuratorModelAdmin):
     list_display = ["thumbnail", "__str__", "size_display", "nsfw_rating", "is_nsfw", "created_at"]
     list_display_links = ["thumbnail", "__str__"]
     list_filter = [AlbumFilter, SourceTypeFilter, "is_nsfw", "nsfw_rating"]
@@ -188,7 +197,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScrapeJob)
-class ScrapeJobAdmin(admin.ModelAdmin):
+class ScrapeJobAdmin(CuratorModelAdmin):
     """Scrapes are started from the pages, API or command line; the admin watches them."""
 
     list_display = [

@@ -26,7 +26,9 @@ class Album(models.Model):
     is_public = models.BooleanField(
         default=False, help_text="Visible to anonymous visitors when public albums are enabled."
     )
-    images = models.ManyToManyField("Image", through="AlbumImage", related_name="albums")
+    images: models.ManyToManyField[Image, AlbumImage] = models.ManyToManyField(
+        "Image", through="AlbumImage", related_name="albums"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="albums"
     )
@@ -91,7 +93,7 @@ class Image(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return self.title or self.file.name.rsplit("/", 1)[-1] or f"Image {self.pk}"
+        return self.title or (self.file.name or "").rsplit("/", 1)[-1] or f"Image {self.pk}"
 
     @property
     def aspect_ratio(self) -> float:

@@ -1,22 +1,86 @@
+"""Reads for album, image and scrape pages and the API. What a user may see is narrowed by the
+caller with imagineer.permissions (albums_visible, scrape_jobs_visible ...)."""
+
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from albums.models import Album, AlbumImage, ScrapeJob
+from albums.models import Album, AlbumImage, Image, ScrapeJob
+from generation.models import BatchGenerationRun
+from labeling.models import Label
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
-def album_list(*, source_type: str | None = None) -> QuerySet[Album]:
+class AlbumCounts(TypedDict):
+    image_count: int
+
+
+class AlbumSummary(AlbumCounts):
+    cover_image_id: int | None
+    generation_run_id: int | None
+
+
+AlbumWithCount: TypeAlias = "WithAnnotations[Album, AlbumCounts]"
+AlbumWithSummary: TypeAlias = "WithAnnotations[Album, AlbumSummary]"
+
+
+def album_list(*, source_type: str | None = None) -> QuerySet[AlbumWithCount]:
     albums = Album.objects.annotate(image_count=Count("memberships"))
     if source_type:
         albums = albums.filter(source_type=source_type)
     return albums
 
 
-def album_with_images(*, album_id: int) -> Album:
-    memberships = AlbumImage.objects.select_related("image").order_by("position", "id")
-    return Album.objects.prefetch_related(Prefetch("memberships", queryset=memberships)).get(pk=album_id)
+def albums_annotated() -> QuerySet[AlbumWithSummary]:
+    """Albums with their image count, cover image and generating run: one query for any number of rows."""
+    first_image = AlbumImage.objects.filter(album=OuterRef("pk")).order_by("position", "id").values("image_id")[:1]
+    run = BatchGenerationRun.objects.filter(album=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+    return Album.objects.annotate(
+        image_count=Count("memberships", distinct=True),
+        cover_image_id=Subquery(first_image),
+        generation_run_id=Subquery(run),
+    )
+
+
+def legacy_batches() -> QuerySet[AlbumWithCount]:
+    """Albums made by batch runs, newest first (the original's ``/api/batches``)."""
+    return (
+        Album.objects.filter(source_type=Album.SourceType.BATCH_GENERATION)
+        .annotate(image_count=Count("memberships"))
+        .order_by("-created_at", "-id")
+    )
+
+
+def album_images_in_order(*, album: Album) -> QuerySet[Image]:
+    return Image.objects.filter(memberships__album=album).order_by("memberships__position", "memberships__id")
+
+
+def albums_newest_first() -> QuerySet[Album]:
+    return Album.objects.order_by("-created_at", "-id")
+
+
+def image_list(*, with_labels: bool = False, memberships: QuerySet[AlbumImage] | None = None) -> QuerySet[Image]:
+    """Images, with their labels (captions, then tags) and their album memberships (these, for
+    album_ids: the caller narrows them to what the visitor may see) prefetched when asked."""
+    images = Image.objects.all()
+    if with_labels:
+        images = images.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("label_type", "id")))
+    if memberships is not None:
+        images = images.prefetch_related(Prefetch("memberships", queryset=memberships))
+    return images
+
+
+def memberships_with_album_and_image() -> QuerySet[AlbumImage]:
+    return AlbumImage.objects.select_related("album", "image")
+
+
+def album_with_count() -> QuerySet[AlbumWithCount]:
+    return Album.objects.annotate(image_count=Count("memberships"))
 
 
 def album_cover_images(albums: list[Album]) -> dict[int, AlbumImage]:
@@ -37,6 +101,13 @@ def album_cover_images(albums: list[Album]) -> dict[int, AlbumImage]:
     ):
         covers.setdefault(membership.album_id, membership)
     return covers
+
+
+def album_cards(albums: Iterable[Album]) -> list[tuple[Album, AlbumImage | None]]:
+    """(album, its cover image's membership or None) for gallery cards, covers in one query."""
+    albums = list(albums)
+    covers = album_cover_images(albums)
+    return [(album, covers.get(album.pk)) for album in albums]
 
 
 def _supports_distinct_on() -> bool:
@@ -70,8 +141,6 @@ def album_memberships(*, album: Album, sort: str = "position", nsfw: str = "", l
 
 def album_tags(*, album: Album, limit: int = 40) -> list[str]:
     """The most used tags in an album, for the label filter."""
-    from labeling.models import Label
-
     rows = (
         Label.objects.filter(image__memberships__album=album, label_type=Label.LabelType.TAG)
         .values("text")
@@ -79,6 +148,15 @@ def album_tags(*, album: Album, limit: int = 40) -> list[str]:
         .order_by("-uses", "text")[:limit]
     )
     return [row["text"] for row in rows]
+
+
+def image_labels_split(*, image: Image) -> tuple[list[Label], list[Label]]:
+    """The image's (captions, tags)."""
+    labels = list(image.labels.all())
+    return (
+        [label for label in labels if label.label_type == Label.LabelType.CAPTION],
+        [label for label in labels if label.label_type == Label.LabelType.TAG],
+    )
 
 
 def album_neighbours(*, album: Album, albums: QuerySet[Album] | None = None) -> tuple[Album | None, Album | None]:
@@ -127,14 +205,14 @@ def album_image_neighbours(*, membership: AlbumImage) -> tuple[AlbumImage | None
     return previous, following
 
 
-def scrape_job_list(*, user: Any) -> QuerySet[ScrapeJob]:
-    """Scrape jobs this user may follow: their own, or everyone's for curators."""
-    from imagineer.permissions import is_curator
-
-    jobs = ScrapeJob.objects.select_related("album", "created_by")
-    return jobs if is_curator(user) else jobs.filter(created_by_id=user.pk)
+def scrape_job_list() -> QuerySet[ScrapeJob]:
+    return ScrapeJob.objects.select_related("album", "created_by")
 
 
-def scrape_job_get(*, user: Any, job_id: int) -> ScrapeJob:
-    """One job the user may follow; ScrapeJob.DoesNotExist otherwise (someone else's is not found)."""
-    return scrape_job_list(user=user).get(pk=job_id)
+def scrape_job_recent_images(*, job: ScrapeJob, limit: int) -> QuerySet[AlbumImage]:
+    """The newest images the job has put in its album so far."""
+    return (
+        AlbumImage.objects.filter(album_id=job.album_id, image__created_at__gte=job.created_at)
+        .select_related("image")
+        .order_by("-position", "-id")[:limit]
+    )

@@ -6,15 +6,16 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from albums.models import Album, AlbumImage, ScrapeJob
-from albums.selectors import scrape_job_get, scrape_job_list
+from albums.models import Album, ScrapeJob
+from albums.selectors import albums_newest_first, scrape_job_list, scrape_job_recent_images
 from albums.services.scraping import LIMITS, scrape_job_cancel, scrape_job_create
-from imagineer.errors import ApplicationError
-from imagineer.permissions import SCRAPE, can_act, can_edit, is_curator, role_required
+from imagineer import permissions as perms
+from imagineer.errors import ApplicationError, form_add_application_error
+from imagineer.permissions import SCRAPE, AnyUser, SignedInRequest, role_required
 
 RECENT_IMAGES = 12
 RECENT_PROBLEMS = 10
@@ -41,28 +42,26 @@ class ScrapeForm(forms.Form):
     min_width = forms.IntegerField(label="Smallest width (px)", initial=128, min_value=1)
     min_height = forms.IntegerField(label="Smallest height (px)", initial=128, min_value=1)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any):
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        albums = Album.objects.order_by("-created_at", "-id")
-        self.fields["album"].queryset = albums if is_curator(user) else albums.filter(created_by_id=user.pk)
+        # Scraping into an album adds images to it: only albums this user may change are offered.
+        album_field = self.fields["album"]
+        assert isinstance(album_field, forms.ModelChoiceField)
+        album_field.queryset = perms.albums_editable(user, albums_newest_first())
         for name, (low, high) in LIMITS.items():
-            self.fields[name].max_value = high
+            field = self.fields[name]
+            assert isinstance(field, forms.IntegerField)
+            field.max_value = high
             self.fields[name].widget.attrs.update({"min": low, "max": high})
 
 
 def _job_or_404(request: HttpRequest, pk: int) -> ScrapeJob:
-    try:
-        return scrape_job_get(user=request.user, job_id=pk)
-    except ScrapeJob.DoesNotExist:
-        raise Http404("No such scrape job.") from None
+    """The job, or 404 when it does not exist or is someone else's (its owner and curators only)."""
+    return get_object_or_404(perms.scrape_jobs_visible(request.user, scrape_job_list()), pk=pk)
 
 
 def _progress_context(request: HttpRequest, job: ScrapeJob) -> dict[str, Any]:
-    recent = (
-        AlbumImage.objects.filter(album_id=job.album_id, image__created_at__gte=job.created_at)
-        .select_related("image")
-        .order_by("-position", "-id")[:RECENT_IMAGES]
-    )
+    recent = scrape_job_recent_images(job=job, limit=RECENT_IMAGES)
     return {
         "job": job,
         "finished": job.is_finished,
@@ -70,29 +69,28 @@ def _progress_context(request: HttpRequest, job: ScrapeJob) -> dict[str, Any]:
         "skip_reasons": sorted(job.skip_reasons.items(), key=lambda item: (-item[1], item[0])),
         "problems": list(reversed(job.errors[-RECENT_PROBLEMS:])),
         "recent": recent,
-        "can_cancel": not job.is_finished and can_edit(request.user, job),
+        "can_cancel": not job.is_finished and perms.can_control(request.user, job),
     }
 
 
 @require_safe
 @role_required()
 def scrape_list(request: HttpRequest) -> HttpResponse:
-    jobs = scrape_job_list(user=request.user)[:50]
-    return render(request, "albums/scrape_list.html", {"jobs": jobs, "can_scrape": can_act(request.user, SCRAPE)})
+    jobs = perms.scrape_jobs_visible(request.user, scrape_job_list())[:50]
+    context = {"jobs": jobs, "can_scrape": perms.can_act(request.user, SCRAPE)}
+    return render(request, "albums/scrape_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(SCRAPE)
-def scrape_new(request: HttpRequest) -> HttpResponse:
+def scrape_new(request: SignedInRequest) -> HttpResponse:
     form = ScrapeForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
             job = scrape_job_create(user=request.user, **data)
         except ApplicationError as exc:
-            for field, field_messages in (exc.fields or {None: [exc.message]}).items():
-                for message in field_messages:
-                    form.add_error(field if field in form.fields else None, message)
+            form_add_application_error(form, exc)
         else:
             messages.success(request, f"Scraping into “{job.album.name}”.")
             return redirect("albums:scrape-detail", pk=job.pk)
@@ -116,8 +114,9 @@ def scrape_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(SCRAPE)
 def scrape_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(request, pk)
+    perms.ensure_can_control(request.user, job)
     try:
-        scrape_job_cancel(job=job, user=request.user)
+        scrape_job_cancel(job=job)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

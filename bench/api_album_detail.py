@@ -35,8 +35,8 @@ from rest_framework.decorators import api_view  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 
 from albums.api.album_serializers import AlbumImageSerializer, AlbumSerializer  # noqa: E402
-from albums.api.album_views import albums_annotated  # noqa: E402
 from albums.models import Album, AlbumImage, Image  # noqa: E402
+from albums.selectors import albums_annotated  # noqa: E402
 from imagineer.roles import user_set_role  # noqa: E402
 
 IMAGES = 54
@@ -51,7 +51,7 @@ def baseline_view(request, pk: int) -> Response:
     images = []
     for membership in AlbumImage.objects.filter(album=album).order_by("position", "id"):
         image = Image.objects.get(pk=membership.image_id)
-        image.position = membership.position
+        image.position = membership.position  # type: ignore[attr-defined]  # what the annotation gives ours
         images.append(image)
     data = AlbumSerializer(album, context=context).data
     data["images"] = {

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +178,7 @@ def main() -> None:
         height=args.size,
         steps=args.steps,
         guidance_scale=7.5,
-        lora_stack=[LoraStackEntry(lora=lora, weight=w) for lora, w in zip(loras, [0.6, 0.3], strict=True)],
+        lora_stack=[LoraStackEntry(lora=lora, weight=Decimal(str(w))) for lora, w in zip(loras, weights, strict=True)],
     )
     results: dict[str, float] = {}
     worker = None
@@ -218,7 +219,9 @@ def main() -> None:
         refs = None
         from generation.engine.execute import _lora_refs
 
-        refs = _lora_refs(run.jobs.first())
+        first_job = run.jobs.first()
+        assert first_job is not None
+        refs = _lora_refs(first_job)
         batch = BatchSettings(width=args.size, height=args.size, steps=args.steps, guidance_scale=7.5, loras=refs)
         requests = [ImageRequest(p, n, s) for p, n, s in prompts]
         engine.generate(requests[:1], batch)  # adapters loaded, as in the resident worker

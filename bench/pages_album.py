@@ -55,11 +55,11 @@ def main() -> None:
         from albums.models import AlbumImage
         from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, UserFactory
 
-        album = AlbumFactory(name="Bench deck", source_type="batch_generation")
+        album = AlbumFactory.create(name="Bench deck", source_type="batch_generation")
         for position in range(IMAGES):
             AlbumImageFactory(album=album, position=position, image=ImageFactory(title=f"card {position}"))
         client = Client()
-        client.force_login(UserFactory(role="viewer"))
+        client.force_login(UserFactory.create(role="viewer"))
         url = f"/albums/{album.pk}/"
 
         ours, ours_queries = measure(client, url)

@@ -47,10 +47,10 @@ def naive_crawl(start: str, pages: int, out: Path) -> tuple[int, int]:
             soup = BeautifulSoup(session.get(url, timeout=10).content, "html.parser")
             fetched += 1
             for img in soup.find_all("img"):
-                (out / f"{saved}.png").write_bytes(session.get(urljoin(url, img["src"]), timeout=10).content)
+                (out / f"{saved}.png").write_bytes(session.get(urljoin(url, str(img["src"])), timeout=10).content)
                 saved += 1
             for link in soup.find_all("a", href=True):
-                target = urljoin(url, link["href"])
+                target = urljoin(url, str(link["href"]))
                 if target not in seen:
                     seen.add(target)
                     queue.append(target)
@@ -70,7 +70,7 @@ def main() -> None:
     from albums.tests.scrape_site import picture, site_running
 
     size = (args.size, args.size * 3 // 4)
-    rows = []
+    rows: list[tuple[str, int, int, float]] = []
     with site_running() as site:
         site.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
         total_bytes = 0
@@ -79,12 +79,12 @@ def main() -> None:
                 data = picture(page * 1000 + number, size)
                 total_bytes += len(data)
                 site.add_image(f"/img/{page}-{number}.png", data)
-            images = "".join(
+            tags = "".join(
                 f'<img src="/img/{page}-{number}.png" alt="p{page} n{number}">' for number in range(args.images)
             )
             # The first page links to all the others: one level deep.
             links = "".join(f'<a href="/p/{other}">{other}</a>' for other in range(1, args.pages)) if page == 0 else ""
-            site.add(f"/p/{page}", images + links)
+            site.add(f"/p/{page}", tags + links)
         start = site.url("/p/0")
 
         out = MEDIA / "naive"

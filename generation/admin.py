@@ -9,7 +9,8 @@ from django.utils.html import format_html, format_html_join
 
 from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, GenerationJob, Lora
 from generation.services.templates import csv_parse, csv_render, template_preview, template_validate
-from imagineer.errors import ApplicationError
+from imagineer.admin import CuratorModelAdmin
+from imagineer.errors import ApplicationError, form_add_application_error
 
 
 class BatchTemplateForm(forms.ModelForm):
@@ -52,7 +53,8 @@ class BatchTemplateForm(forms.ModelForm):
             self.fields["csv_text"].initial = csv_render(self.instance.columns, self.instance.csv_data)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("csv_file")
         try:
             if upload:
@@ -65,9 +67,7 @@ class BatchTemplateForm(forms.ModelForm):
                     fields={"csv_file": ["Upload a CSV file or write the rows as CSV text."]},
                 )
         except ApplicationError as exc:
-            for field, messages in exc.fields.items():
-                for message in messages:
-                    self.add_error(field if field in self.fields else None, message)
+            form_add_application_error(self, exc)
             return cleaned
         self.instance.columns = parsed.columns
         self.instance.csv_data = parsed.rows
@@ -82,12 +82,8 @@ class BatchTemplateForm(forms.ModelForm):
                     example_theme=cleaned.get("example_theme", ""),
                 )
             except ApplicationError as exc:
-                for field, messages in exc.fields.items():
-                    target = field if field in self.fields else None
-                    if field == "csv_file" and not upload:
-                        target = "csv_text"
-                    for message in messages:
-                        self.add_error(target, message)
+                # Problems in the rows belong to the CSV text box unless a file was uploaded.
+                form_add_application_error(self, exc, aliases={} if upload else {"csv_file": "csv_text"})
         return cleaned
 
 
@@ -100,7 +96,7 @@ class BatchTemplateLoraInline(admin.TabularInline):
 
 
 @admin.register(BatchTemplate)
-class BatchTemplateAdmin(admin.ModelAdmin):
+class BatchTemplateAdmin(CuratorModelAdmin):
     form = BatchTemplateForm
     list_display = ["name", "row_count_display", "size_display", "steps", "is_builtin", "updated_at"]
     list_filter = ["is_builtin"]
@@ -153,7 +149,7 @@ class BatchTemplateAdmin(admin.ModelAdmin):
         return format_html("<ol class='prompt-preview' style='margin:0;padding-left:1rem'>{}</ol>", rows)
 
     def save_model(self, request: HttpRequest, obj: BatchTemplate, form: forms.ModelForm, change: bool) -> None:
-        if not change and obj.created_by_id is None:
+        if not change and obj.created_by_id is None and request.user.is_authenticated:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
@@ -167,20 +163,23 @@ class LoraUploadForm(forms.ModelForm):
         widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}),
     )
 
+    # Who uploads: set per request on a subclass made by LoraAdmin.get_form.
+    uploaded_by: Any = None
+
     class Meta:
         model = Lora
         fields = ["upload", "name", "trigger_words", "default_weight", "description"]
 
-    def __init__(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.request = request
         self.fields["name"].required = False
         self.fields["name"].help_text = "Leave empty to use the file name."
 
     def clean(self) -> dict[str, Any]:
         from generation.services.loras import lora_upload
 
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors or not cleaned.get("upload"):
             return cleaned
         try:
@@ -188,12 +187,10 @@ class LoraUploadForm(forms.ModelForm):
             lora = lora_upload(
                 uploaded_file=cleaned["upload"],
                 name=cleaned.get("name") or None,
-                created_by=getattr(self.request, "user", None),
+                created_by=self.uploaded_by,
             )
         except ApplicationError as exc:
-            for field, messages in (exc.fields or {"upload": [exc.message]}).items():
-                for message in messages:
-                    self.add_error("upload" if field == "file" else (field if field in self.fields else None), message)
+            form_add_application_error(self, exc, aliases={"file": "upload"}, fallback="upload")
             return cleaned
         cleaned["name"] = lora.name
         self.instance = lora
@@ -201,23 +198,20 @@ class LoraUploadForm(forms.ModelForm):
 
 
 @admin.register(Lora)
-class LoraAdmin(admin.ModelAdmin):
+class LoraAdmin(CuratorModelAdmin):
     list_display = ["name", "base", "rank", "default_weight", "source", "file_size", "created_at"]
     list_filter = ["base", "source"]
     search_fields = ["name", "trigger_words", "sha256", "file"]
     readonly_fields = ["sha256", "file_size", "base", "rank", "alpha", "file", "source", "created_at", "updated_at"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
         if obj is not None:
             return super().get_form(request, obj, change=change, **kwargs)
         kwargs.update(form=LoraUploadForm, fields=LoraUploadForm.Meta.fields)
         form_class = super().get_form(request, obj, **kwargs)
-
-        class RequestBoundForm(form_class):
-            def __init__(self, *args: Any, **inner: Any) -> None:
-                super().__init__(*args, request=request, **inner)
-
-        return RequestBoundForm
+        return type("RequestBoundForm", (form_class,), {"uploaded_by": request.user})
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return self.readonly_fields if obj is not None else []
@@ -233,12 +227,15 @@ class LoraAdmin(admin.ModelAdmin):
         lora_delete(lora=obj)
 
 
+JOB_INLINE_FIELDS = ("row_index", "status", "seed", "prompt", "error", "result_image")
+
+
 class GenerationJobInline(admin.TabularInline):
     model = GenerationJob
     extra = 0
     can_delete = False
-    fields = ["row_index", "status", "seed", "prompt", "error", "result_image"]
-    readonly_fields = fields
+    fields = JOB_INLINE_FIELDS
+    readonly_fields = JOB_INLINE_FIELDS
     ordering = ["row_index"]
     show_change_link = True
 
@@ -247,7 +244,7 @@ class GenerationJobInline(admin.TabularInline):
 
 
 @admin.register(BatchGenerationRun)
-class BatchGenerationRunAdmin(admin.ModelAdmin):
+class BatchGenerationRunAdmin(CuratorModelAdmin):
     list_display = ["id", "template", "theme", "status", "completed_items", "failed_items", "total_items", "created_at"]
     list_filter = ["status"]
     search_fields = ["theme", "template__name", "album__name"]
@@ -260,7 +257,7 @@ class BatchGenerationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
+class GenerationJobAdmin(CuratorModelAdmin):
     list_display = ["id", "run", "row_index", "status", "seed", "width", "height", "steps", "created_at"]
     list_filter = ["status"]
     search_fields = ["prompt"]

@@ -1,7 +1,7 @@
 """Page forms for generation: they check types and ranges; the services own every other rule.
 
-A service's ApplicationError carries ``fields``; :func:`form_add_application_error` puts each
-message next to the field it names, in the service's own words.
+A service's ApplicationError carries ``fields``; :func:`imagineer.errors.form_add_application_error`
+puts each message next to the field it names, in the service's own words.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from generation.models import (
     Lora,
 )
 from generation.services.jobs import SEED_MAX
-from imagineer.errors import ApplicationError
 
 SEED_POLICIES = [
     ("random", "Random per image"),
@@ -44,20 +43,6 @@ def _weight_field(label: str, *, required: bool, initial: Decimal | None = None)
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.05"}),
     )
-
-
-def form_add_application_error(
-    form: forms.Form, error: ApplicationError, *, aliases: dict[str, str] | None = None
-) -> None:
-    """Show a service error beside the fields it names; anything else goes above the form."""
-    aliases = aliases or {}
-    if not error.fields:
-        form.add_error(None, error.message)
-        return
-    for name, messages in error.fields.items():
-        field = aliases.get(name, name)
-        for message in messages:
-            form.add_error(field if field in form.fields else None, message)
 
 
 class RunStartForm(forms.Form):

@@ -13,7 +13,9 @@ so that a redelivered task cannot move a row backwards):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -33,7 +35,11 @@ def validate_multiple_of_8(value: int) -> None:
         raise ValidationError(f"{value} is not a multiple of 8; use {value - value % 8} or {value - value % 8 + 8}.")
 
 
-size_validators = [MinValueValidator(SIZE_MIN), MaxValueValidator(SIZE_MAX), validate_multiple_of_8]
+size_validators: list[Callable[[Any], None]] = [
+    MinValueValidator(SIZE_MIN),
+    MaxValueValidator(SIZE_MAX),
+    validate_multiple_of_8,
+]
 weight_validators = [MinValueValidator(LORA_WEIGHT_MIN), MaxValueValidator(LORA_WEIGHT_MAX)]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from generation.engine.source import NOISE_NOTE, ModelSourceError, model_source
-from generation.models import BatchGenerationRun, EngineWorker, GenerationJob
+from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, EngineWorker, GenerationJob, Lora
 
 ENGINE_STALE_AFTER = timedelta(minutes=2)
 
@@ -26,7 +26,7 @@ def run_progress(*, run: BatchGenerationRun) -> dict:
     running = [job for job in jobs if job["status"] == GenerationJob.Status.RUNNING]
     current = None
     if running:
-        job = max(running, key=lambda item: (item["current_step"], -item["row_index"]))
+        job = max(running, key=lambda item: (item["current_step"], -(item["row_index"] or 0)))
         current = {
             "row_index": job["row_index"],
             "prompt": job["prompt"],
@@ -104,3 +104,46 @@ def job_list(*, status: str | None = None) -> QuerySet[GenerationJob]:
     if status:
         jobs = jobs.filter(status=status)
     return jobs.order_by("-created_at", "-id")
+
+
+# --- what pages and the API list ---------------------------------------------------------------
+
+ACTIVE_RUN_STATUSES = (BatchGenerationRun.Status.QUEUED, BatchGenerationRun.Status.RUNNING)
+ACTIVE_JOB_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+
+
+def template_list() -> QuerySet[BatchTemplate]:
+    """Templates with their LoRA stack in stack order (one query for every stack)."""
+    stack = BatchTemplateLora.objects.select_related("lora").order_by("position", "id")
+    return BatchTemplate.objects.prefetch_related(Prefetch("lora_stack", queryset=stack))
+
+
+def run_list() -> QuerySet[BatchGenerationRun]:
+    return BatchGenerationRun.objects.select_related("album", "template", "created_by")
+
+
+def job_queue(*, limit: int) -> list[GenerationJob]:
+    """Queued and running jobs, oldest first (the order the workers take them)."""
+    return list(job_list().filter(status__in=ACTIVE_JOB_STATUSES).order_by("created_at", "id")[:limit])
+
+
+def job_history(*, limit: int) -> list[GenerationJob]:
+    """Finished jobs, newest first."""
+    return list(job_list().exclude(status__in=ACTIVE_JOB_STATUSES)[:limit])
+
+
+def template_runs(*, template: BatchTemplate) -> QuerySet[BatchGenerationRun]:
+    return BatchGenerationRun.objects.filter(template=template)
+
+
+def runs_active() -> QuerySet[BatchGenerationRun]:
+    return BatchGenerationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).select_related("album")
+
+
+def runs_recent(*, limit: int = 20) -> list[BatchGenerationRun]:
+    return list(BatchGenerationRun.objects.select_related("album").order_by("-created_at", "-id")[:limit])
+
+
+def lora_list() -> QuerySet[Lora]:
+    """The LoRA library with how many templates use each LoRA."""
+    return Lora.objects.annotate(template_uses=Count("template_entries"))

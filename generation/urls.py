@@ -5,7 +5,7 @@ from generation import views
 app_name = "generation"
 
 urlpatterns = [
-    path("templates/", views.template_list, name="template-list"),
+    path("templates/", views.template_list_page, name="template-list"),
     path("templates/<slug:slug>/", views.template_detail, name="template-detail"),
     path("themes/random", views.theme_random, name="theme-random"),
     path("runs/active", views.runs_active_partial, name="runs-active"),
@@ -17,5 +17,5 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/panel", views.jobs_partial, name="jobs-panel"),
     path("jobs/<int:pk>/cancel", views.job_cancel_view, name="job-cancel"),
-    path("images/<int:pk>/regenerate", views.image_regenerate, name="image-regenerate"),
+    path("images/<int:pk>/regenerate", views.image_regenerate_view, name="image-regenerate"),
 ]

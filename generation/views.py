@@ -2,43 +2,37 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from albums.models import Image
-from generation.forms import GenerateForm, RunStartForm, form_add_application_error
-from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
-from generation.selectors import job_list, run_progress
+from generation.forms import GenerateForm, RunStartForm
+from generation.models import BatchGenerationRun, BatchTemplate
+from generation.selectors import (
+    ACTIVE_RUN_STATUSES,
+    job_history,
+    job_list,
+    job_queue,
+    lora_list,
+    run_list,
+    run_progress,
+    runs_active,
+    runs_recent,
+    template_list,
+)
 from generation.services.jobs import job_cancel, job_submit
+from generation.services.recipes import image_regenerate
 from generation.services.runs import run_cancel, run_retry, run_start
 from generation.services.templates import template_row_prompt
 from generation.services.themes import theme_random as random_theme
-from imagineer.errors import ApplicationError
-from imagineer.permissions import GENERATE, can_edit, ensure_can_act, ensure_can_edit, role_required
+from imagineer import permissions as perms
+from imagineer.errors import ApplicationError, form_add_application_error
+from imagineer.permissions import GENERATE, AnyUser, SignedInRequest, role_required
 
-ACTIVE_RUN_STATUSES = (BatchGenerationRun.Status.QUEUED, BatchGenerationRun.Status.RUNNING)
-ACTIVE_JOB_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
 JOB_HISTORY_LIMIT = 50
-
-
-def duration_text(seconds: float | None) -> str:
-    """'2 min 05 s' style, for ETAs."""
-    if seconds is None:
-        return ""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 # --- templates ------------------------------------------------------------------------------
@@ -46,9 +40,8 @@ def duration_text(seconds: float | None) -> str:
 
 @require_safe
 @role_required()
-def template_list(request: HttpRequest) -> HttpResponse:
-    templates = BatchTemplate.objects.prefetch_related("lora_stack__lora")
-    return render(request, "generation/template_list.html", {"templates": templates})
+def template_list_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "generation/template_list.html", {"templates": template_list()})
 
 
 def _template_rows(template: BatchTemplate, theme: str) -> list[dict[str, Any]]:
@@ -70,11 +63,11 @@ def _template_rows(template: BatchTemplate, theme: str) -> list[dict[str, Any]]:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @role_required()
-def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    template = get_object_or_404(BatchTemplate.objects.prefetch_related("lora_stack__lora"), slug=slug)
+def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
+    template = get_object_or_404(template_list(), slug=slug)
     status = 200
     if request.method == "POST":
-        ensure_can_act(request.user, GENERATE)
+        perms.ensure_can_act(request.user, GENERATE)
         form = RunStartForm(request.POST, template=template)
         if form.is_valid():
             try:
@@ -112,25 +105,24 @@ def theme_random(request: HttpRequest) -> HttpResponse:
 # --- runs -----------------------------------------------------------------------------------
 
 
-def _run_context(run: BatchGenerationRun, user: Any) -> dict[str, Any]:
+def _run_context(run: BatchGenerationRun, user: AnyUser) -> dict[str, Any]:
     progress = run_progress(run=run)
     total = progress["total"] or 0
     percent = lambda count: round(100 * count / total, 1) if total else 0  # noqa: E731 - two uses below
     return {
         "run": run,
-        "can_control": can_edit(user, run),
+        "can_control": perms.can_control(user, run),
         "progress": progress,
         "finished": progress["status"] in BatchGenerationRun.FINISHED,
         "status_label": BatchGenerationRun.Status(progress["status"]).label,
         "done_percent": percent(progress["completed"]),
         "failed_percent": percent(progress["failed"]),
-        "eta": duration_text(progress.get("eta_seconds")),
         "images": [item for item in progress["items"] if item.get("image_id")],
     }
 
 
 def _run_get(pk: int) -> BatchGenerationRun:
-    return get_object_or_404(BatchGenerationRun.objects.select_related("album", "template", "created_by"), pk=pk)
+    return get_object_or_404(run_list(), pk=pk)
 
 
 @require_safe
@@ -149,7 +141,7 @@ def run_progress_partial(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(GENERATE)
 def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_get(pk)
-    ensure_can_edit(request.user, run)
+    perms.ensure_can_control(request.user, run)
     try:
         run_cancel(run=run)
     except ApplicationError as exc:
@@ -163,7 +155,7 @@ def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(GENERATE)
 def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_get(pk)
-    ensure_can_edit(request.user, run)
+    perms.ensure_can_control(request.user, run)
     try:
         run_retry(run=run)
     except ApplicationError as exc:
@@ -173,14 +165,10 @@ def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("generation:run-detail", pk=run.pk)
 
 
-def active_runs() -> QuerySet[BatchGenerationRun]:
-    return BatchGenerationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).select_related("album")
-
-
 @require_safe
 @role_required()
 def runs_active_partial(request: HttpRequest) -> HttpResponse:
-    return render(request, "generation/_active_runs.html", {"active_runs": list(active_runs())})
+    return render(request, "generation/_active_runs.html", {"active_runs": list(runs_active())})
 
 
 # --- single jobs ----------------------------------------------------------------------------
@@ -188,8 +176,8 @@ def runs_active_partial(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @role_required(GENERATE)
-def generate(request: HttpRequest) -> HttpResponse:
-    loras = list(Lora.objects.all())
+def generate(request: SignedInRequest) -> HttpResponse:
+    loras = list(lora_list())
     status = 200
     if request.method == "POST":
         form = GenerateForm(request.POST, loras=loras)
@@ -224,15 +212,13 @@ def _initial_from_query(request: HttpRequest) -> dict[str, str]:
     return {name: request.GET[name] for name in fields if request.GET.get(name)}
 
 
-def _jobs_context(user: Any) -> dict[str, Any]:
-    jobs = job_list()
-    runs = list(BatchGenerationRun.objects.select_related("album").order_by("-created_at", "-id")[:20])
-    queue = list(jobs.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created_at", "id")[:JOB_HISTORY_LIMIT])
-    for job in queue:
-        job.can_cancel = can_edit(user, job)
+def _jobs_context(user: AnyUser) -> dict[str, Any]:
+    runs = runs_recent()
+    queue = job_queue(limit=JOB_HISTORY_LIMIT)
     return {
         "queue": queue,
-        "history": list(jobs.exclude(status__in=ACTIVE_JOB_STATUSES)[:JOB_HISTORY_LIMIT]),
+        "cancellable": {job.pk for job in queue if perms.can_control(user, job)},
+        "history": job_history(limit=JOB_HISTORY_LIMIT),
         "runs": runs,
         "active_runs": [run for run in runs if run.status in ACTIVE_RUN_STATUSES],
     }
@@ -253,8 +239,8 @@ def jobs_partial(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(GENERATE)
 def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(GenerationJob, pk=pk)
-    ensure_can_edit(request.user, job)
+    job = get_object_or_404(job_list(), pk=pk)
+    perms.ensure_can_control(request.user, job)
     try:
         job_cancel(job=job)
     except ApplicationError as exc:
@@ -266,58 +252,13 @@ def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(GENERATE)
-def image_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
+def image_regenerate_view(request: SignedInRequest, pk: int) -> HttpResponse:
     """Generate again from an image's recipe: the same seed (same picture) or a new one."""
-    image = get_object_or_404(Image, pk=pk)
-    job = GenerationJob.objects.filter(result_image=image).first()
-    recipe = image.recipe or {}
-    source = (
-        {
-            "prompt": job.prompt,
-            "negative_prompt": job.negative_prompt,
-            "width": job.width,
-            "height": job.height,
-            "steps": job.steps,
-            "guidance_scale": job.guidance_scale,
-            "seed": job.seed,
-            "loras": job.lora_stack,
-        }
-        if job
-        else {
-            "prompt": image.prompt or recipe.get("prompt", ""),
-            "negative_prompt": image.negative_prompt or recipe.get("negative_prompt", ""),
-            "width": recipe.get("width", image.width),
-            "height": recipe.get("height", image.height),
-            "steps": recipe.get("steps", 25),
-            "guidance_scale": recipe.get("guidance_scale", 8.0),
-            "seed": recipe.get("seed"),
-            "loras": recipe.get("loras", []),
-        }
-    )
-    if not source["prompt"]:
-        messages.error(request, "This image has no recipe to generate from.")
-        return redirect("generation:jobs")
-    stack = [entry for entry in source.pop("loras") or [] if isinstance(entry, dict)]
-    by_name = {lora.name: lora for lora in Lora.objects.filter(name__in=[entry.get("name") for entry in stack])}
-    missing = [entry.get("name") for entry in stack if entry.get("name") not in by_name]
-    if missing:
-        messages.error(
-            request, f"LoRA {', '.join(map(str, missing))} is no longer in the library; cannot repeat this recipe."
-        )
-        return redirect("generation:jobs")
-    if request.POST.get("seed") == "new":
-        source["seed"] = None
+    image = get_object_or_404(perms.images_visible(request.user), pk=pk)
     try:
-        new_job = job_submit(
-            **source,
-            loras=[
-                (by_name[entry["name"]], Decimal(str(entry.get("weight", by_name[entry["name"]].default_weight))))
-                for entry in stack
-            ],
-            created_by=request.user,
-        )
+        job = image_regenerate(image=image, new_seed=request.POST.get("seed") == "new", created_by=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
-        return redirect("generation:jobs")
-    messages.success(request, f"Job {new_job.pk} is queued with seed {new_job.seed}.")
+    else:
+        messages.success(request, f"Job {job.pk} is queued with seed {job.seed}.")
     return redirect("generation:jobs")

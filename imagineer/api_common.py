@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -16,7 +16,9 @@ from rest_framework.reverse import reverse
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. invalid, not_found, not_authenticated.")
     message = serializers.CharField(help_text="What went wrong and what to do about it.")
-    fields = serializers.DictField(
+    # The body's key is "fields"; DRF's metaclass takes declared fields off the class, so the
+    # Serializer.fields property it shadows here is untouched at run time.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Messages by input field (dotted for nested fields); empty when no field is at fault.",
     )
@@ -40,7 +42,7 @@ class AutoSchema(SpectacularAutoSchema):
     """Documents the shared error responses on every operation, so clients (and schemathesis)
     know every status code an endpoint can answer with."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
@@ -82,9 +84,11 @@ def object_url(serializer: serializers.Serializer, name: str, pk: int) -> str:
     A 54-image album page needs three URLs per image; resolving the route each time was a
     third of the serializer's time.
     """
-    templates = serializer.context.setdefault("_url_templates", {})
+    # The context is the dict every serializer of one response shares (DRF types it as a Mapping).
+    context = cast(dict[str, Any], serializer.context)
+    templates = context.setdefault("_url_templates", {})
     template = templates.get(name)
     if template is None:
-        url = reverse(name, kwargs={"pk": _PK_SENTINEL}, request=serializer.context.get("request"))
+        url = reverse(name, kwargs={"pk": _PK_SENTINEL}, request=context.get("request"))
         template = templates[name] = url.replace(str(_PK_SENTINEL), "{pk}")
     return template.format(pk=int(pk))

@@ -10,3 +10,9 @@ class Pagination(pagination.PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    @property
+    def count(self) -> int:
+        """How many items all the pages hold (after ``paginate_queryset``)."""
+        assert self.page is not None, "paginate_queryset() first"
+        return self.page.paginator.count

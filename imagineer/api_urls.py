@@ -33,7 +33,7 @@ class Router(SimpleRouter):
     """The original's paths have no trailing slash (``/api/albums/3``)."""
 
     def __init__(self) -> None:
-        super().__init__(trailing_slash="")
+        super().__init__(trailing_slash=False)
 
 
 router = Router()

@@ -9,16 +9,17 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from imagineer import permissions as perms
 from imagineer.api import error_body
 from imagineer.config import BATCH_SIZE_MAX, config_get, config_update
 from imagineer.health import health_report
 from imagineer.models import Config
-from imagineer.permissions import RolePermission
+from imagineer.permissions import ConfigurePermission, RolePermission
 
 
 class _PartSerializer(serializers.Serializer):
@@ -105,13 +106,6 @@ class ConfigPartialSerializer(serializers.Serializer):
     hardware = HardwareConfigSerializer(partial=True, required=False)
 
 
-class SuperuserWrites(BasePermission):
-    message = "Only an administrator (superuser) may change the configuration."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return request.method in SAFE_METHODS or bool(request.user and request.user.is_superuser)
-
-
 def _model() -> dict[str, Any]:
     return {"name": settings.IMAGINEER_MODEL or "built-in tiny model", "is_noise_model": not settings.IMAGINEER_MODEL}
 
@@ -130,7 +124,7 @@ def _changes(data: Any) -> Any:
 class ConfigView(APIView):
     """Generation defaults and hardware options. Paths, secrets and the model are not here."""
 
-    permission_classes = [RolePermission, SuperuserWrites]
+    permission_classes = [RolePermission, ConfigurePermission]
 
     @extend_schema(summary="The configuration", responses={200: ConfigSerializer})
     def get(self, request: Request) -> Response:
@@ -142,7 +136,11 @@ class ConfigView(APIView):
         responses={200: ConfigSerializer},
     )
     def put(self, request: Request) -> Response:
-        return Response(_with_model(config_update(changes=_changes(request.data), user=request.user, partial=False)))
+        return Response(
+            _with_model(
+                config_update(changes=_changes(request.data), user=perms.acting_user(request.user), partial=False)
+            )
+        )
 
     @extend_schema(
         summary="Change some configuration keys (superusers only)",
@@ -150,7 +148,11 @@ class ConfigView(APIView):
         responses={200: ConfigSerializer},
     )
     def patch(self, request: Request) -> Response:
-        return Response(_with_model(config_update(changes=_changes(request.data), user=request.user, partial=True)))
+        return Response(
+            _with_model(
+                config_update(changes=_changes(request.data), user=perms.acting_user(request.user), partial=True)
+            )
+        )
 
 
 def _is_api(request: HttpRequest) -> bool:

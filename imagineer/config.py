@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from generation.models import GUIDANCE_MAX, GUIDANCE_MIN, SIZE_MAX, SIZE_MIN, STEPS_MAX, STEPS_MIN
@@ -160,7 +161,7 @@ def _changes_validate(changes: Any, *, partial: bool) -> dict[str, Any]:
 
 
 @transaction.atomic
-def config_update(*, changes: Mapping[str, Any], user: Any, partial: bool = True) -> dict[str, Any]:
+def config_update(*, changes: Mapping[str, Any], user: User | None, partial: bool = True) -> dict[str, Any]:
     """Apply validated changes (all of them or none) and return the whole configuration.
 
     ``partial=False`` (PUT) needs every key, so a client cannot reset values by forgetting them.
@@ -170,6 +171,6 @@ def config_update(*, changes: Mapping[str, Any], user: Any, partial: bool = True
     config = Config.objects.select_for_update().filter(pk=Config.SINGLETON_ID).first() or config_load()
     for name, value in flat.items():
         setattr(config, name, float(value) if name == "guidance_scale" else value)
-    config.updated_by = user if getattr(user, "is_authenticated", False) else None
+    config.updated_by = user
     config.save(update_fields=[*flat, "updated_by", "updated_at"])
     return _as_dict(config)

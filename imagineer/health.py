@@ -60,7 +60,7 @@ def _workers(*, broker_ok: bool) -> dict[str, Any]:
         for worker, queues in replies.items():
             for queue in queues or []:
                 names_by_queue.setdefault(queue.get("name", "?"), []).append(worker)
-    report = {
+    report: dict[str, Any] = {
         queue: {"ok": bool(workers), "workers": sorted(workers)} if supported else {"ok": None, "workers": []}
         for queue, workers in names_by_queue.items()
     }

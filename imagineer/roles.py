@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps as global_apps
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from imagineer import permissions as perms
@@ -55,7 +56,7 @@ def roles_sync(apps: Any = global_apps, *, permissions_create: bool = True) -> N
 
 
 @transaction.atomic
-def user_set_role(*, user: Any, role: str) -> None:
+def user_set_role(*, user: User, role: str) -> None:
     """Put the user in exactly one role group; curators may use the admin."""
     from django.contrib.auth.models import Group
 

@@ -8,6 +8,7 @@ but wrong stops start-up with an ImproperlyConfigured that names the variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -93,7 +94,7 @@ CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
 VAR_DIR = _env_path("IMAGINEER_VAR_DIR", BASE_DIR / "var")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "imagineer.apps.ImagineerAdminConfig",  # django.contrib.admin with our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -307,7 +308,7 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 CELERY_VISIBILITY_TIMEOUT = _env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1, maximum=86400)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 else:
     _broker_dir = VAR_DIR / "celery"
     for _folder in ("queue", "processed", "control"):

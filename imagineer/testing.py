@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection
@@ -53,7 +54,7 @@ class WorkerProcess:
     queues: str
     log_path: Path
     process: subprocess.Popen
-    _log_handle: object = field(repr=False, default=None)
+    _log_handle: IO[Any] | None = field(repr=False, default=None)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,16 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import admin_login
 from imagineer import views
-from imagineer.permissions import admin_site_has_permission
 
-admin.site.site_header = "Imagineer curation"
-admin.site.site_title = "Imagineer admin"
-admin.site.index_title = "Templates, albums and images"
-# One sign-in page (rate-limited, Google-aware) for the admin too.
-admin.site.login = admin_login
-admin.site.has_permission = admin_site_has_permission
+# admin.site is imagineer.admin.ImagineerAdminSite (imagineer.apps.ImagineerAdminConfig).
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from imagineer.admin import CuratorModelAdmin
 from labeling.models import Label, LabelingJob
 
 
 @admin.register(Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(CuratorModelAdmin):
     list_display = ["image", "label_type", "text", "source", "source_model", "prompt_type", "created_at"]
     list_filter = ["label_type", "source", "prompt_type"]
     search_fields = ["text"]
@@ -13,7 +14,7 @@ class LabelAdmin(admin.ModelAdmin):
 
 
 @admin.register(LabelingJob)
-class LabelingJobAdmin(admin.ModelAdmin):
+class LabelingJobAdmin(CuratorModelAdmin):
     list_display = [
         "id",
         "album",

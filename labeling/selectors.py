@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from albums.models import Album, Image
+from albums.models import Album
 from labeling.backends import LabelError, labeler_get
-from labeling.models import Label, LabelingJob
+from labeling.models import LabelingJob
 
 MAX_ERRORS_SHOWN = 50
 
@@ -44,10 +44,6 @@ def album_labeling_job_latest(*, album: Album) -> LabelingJob | None:
 def labeling_jobs_list(*, album: Album | None = None) -> QuerySet[LabelingJob]:
     jobs = LabelingJob.objects.select_related("album", "created_by")
     return jobs.filter(album=album) if album is not None else jobs
-
-
-def image_labels(*, image: Image) -> QuerySet[Label]:
-    return Label.objects.filter(image=image).order_by("label_type", "source", "id")
 
 
 def labeler_health(*, backend: str | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -21,7 +22,6 @@ from django.utils import timezone
 from albums.models import Album, AlbumImage, Image
 from albums.services.files import media_path
 from imagineer.errors import ApplicationError, field_error
-from imagineer.permissions import LABEL, ensure_can_act
 from labeling.backends import (
     AI_SOURCES,
     BACKENDS,
@@ -37,11 +37,6 @@ logger = logging.getLogger(__name__)
 
 # Per-image failures kept on the job row; the items keep every one.
 MAX_JOB_ERRORS = 200
-
-
-def _ensure_can_label(user: Any | None) -> None:
-    if user is not None:
-        ensure_can_act(user, LABEL)
 
 
 def prompt_type_validate(prompt_type: str) -> str:
@@ -74,7 +69,7 @@ def image_is_labelled(*, image: Image, prompt_type: str) -> bool:
 
 
 @transaction.atomic
-def labels_store(*, image: Image, result: LabelResult, created_by: Any | None = None) -> list[Label]:
+def labels_store(*, image: Image, result: LabelResult, created_by: User | None = None) -> list[Label]:
     """Replace this source's labels of this prompt type with ``result``; update the NSFW rating."""
     Label.objects.filter(image=image, source=result.source, prompt_type=result.prompt_type).delete()
     common = {"image": image, "source": result.source, "prompt_type": result.prompt_type, "created_by": created_by}
@@ -98,17 +93,16 @@ def labels_store(*, image: Image, result: LabelResult, created_by: Any | None = 
     return labels
 
 
-def _image_label(*, image: Image, prompt_type: str, backend: str | None, created_by: Any | None) -> LabelResult:
+def _image_label(*, image: Image, prompt_type: str, backend: str | None, created_by: User | None) -> LabelResult:
     result = labeler_get(backend).label(image_file_path(image), prompt_type)
     labels_store(image=image, result=result, created_by=created_by)
     return result
 
 
 def image_label(
-    *, image: Image, prompt_type: str = "default", backend: str | None = None, user: Any | None = None
+    *, image: Image, prompt_type: str = "default", backend: str | None = None, user: User | None = None
 ) -> LabelResult:
     """Label one image now (synchronously; the ``label_image`` task calls this)."""
-    _ensure_can_label(user)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     return _image_label(image=image, prompt_type=prompt_type, backend=backend, created_by=user)
@@ -119,7 +113,7 @@ def image_label_enqueue(
     image: Image,
     prompt_type: str = "default",
     force: bool = False,
-    user: Any | None = None,
+    user: User | None = None,
     backend: str | None = None,
 ) -> str:
     """Queue one image for labeling on the labeling queue; returns the Celery task id.
@@ -129,7 +123,6 @@ def image_label_enqueue(
     """
     from labeling.tasks import label_image
 
-    _ensure_can_label(user)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     image_file_path(image)
@@ -139,7 +132,7 @@ def image_label_enqueue(
         "prompt_type": prompt_type,
         "backend": backend,
         "force": force,
-        "user_id": getattr(user, "pk", None),
+        "user_id": user.pk if user is not None else None,
     }
     transaction.on_commit(lambda: label_image.apply_async(kwargs=kwargs, task_id=task_id))
     return task_id
@@ -168,7 +161,7 @@ def album_label_start(
     prompt_type: str = "default",
     force: bool = False,
     backend: str | None = None,
-    user: Any | None = None,
+    user: User | None = None,
     enqueue: bool = True,
 ) -> LabelingJob:
     """Create a LabelingJob for the album and queue it; one active job per album.
@@ -177,7 +170,6 @@ def album_label_start(
     """
     from labeling.tasks import label_album
 
-    _ensure_can_label(user)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     task_id = str(uuid.uuid4())
@@ -190,7 +182,7 @@ def album_label_start(
                 backend=backend or settings.IMAGINEER_LABELER,
                 total=AlbumImage.objects.filter(album=album).count(),
                 task_id=task_id if enqueue else "",
-                created_by=user if getattr(user, "is_authenticated", False) else None,
+                created_by=user,
             )
     except IntegrityError:
         active = LabelingJob.objects.filter(album=album, status__in=LabelingJob.ACTIVE_STATUSES).first()
@@ -204,9 +196,8 @@ def album_label_start(
     return job
 
 
-def labeling_job_cancel(*, job: LabelingJob, user: Any | None = None) -> LabelingJob:
+def labeling_job_cancel(*, job: LabelingJob) -> LabelingJob:
     """Cancel a queued or running job: images not yet started are skipped; running ones finish."""
-    _ensure_can_label(user)
     with transaction.atomic():
         locked = LabelingJob.objects.select_for_update().get(pk=job.pk)
         if locked.status == LabelingJob.Status.CANCELLED:

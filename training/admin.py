@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
+from imagineer.admin import CuratorModelAdmin
 from training.models import TrainingRun
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(CuratorModelAdmin):
     """Read-only: runs are started, cancelled and resumed through the training services (pages, API)."""
 
     list_display = [
@@ -29,5 +31,5 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: TrainingRun | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

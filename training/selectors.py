@@ -1,27 +1,19 @@
-"""Reads for training pages and the API."""
+"""Reads for training pages and the API. Whose runs a user may see is narrowed by the caller
+with imagineer.permissions.training_runs_visible."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 
-from imagineer import permissions as perms
 from training.models import TrainingRun
 
 
-def training_run_list(*, user: Any, album_id: int | None = None) -> QuerySet[TrainingRun]:
-    """Runs the user may see: curators see all, others their own."""
+def training_run_list(*, album_id: int | None = None) -> QuerySet[TrainingRun]:
+    """Runs without their bulky dataset and loss history, for lists."""
     runs = TrainingRun.objects.select_related("album", "lora", "created_by").defer("dataset", "loss_history")
-    if not perms.is_curator(user):
-        runs = runs.filter(created_by=user)
-    if album_id is not None:
-        runs = runs.filter(album_id=album_id)
-    return runs
+    return runs if album_id is None else runs.filter(album_id=album_id)
 
 
-def training_run_get(*, user: Any, run_id: int) -> TrainingRun:
-    runs = TrainingRun.objects.select_related("album", "lora", "created_by")
-    if not perms.is_curator(user):
-        runs = runs.filter(created_by=user)
-    return runs.get(pk=run_id)
+def training_run_detail() -> QuerySet[TrainingRun]:
+    """Runs with everything, for one run's page."""
+    return TrainingRun.objects.select_related("album", "lora", "created_by")

@@ -33,7 +33,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from PIL import Image as PILImage
 from PIL import ImageOps
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, save_file
 
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 SAMPLE_STEPS = 20
@@ -228,11 +228,6 @@ def _optimizer_restore(optimizer: torch.optim.Optimizer, path: Path) -> None:
 
 def optimizer_state_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".optimizer.safetensors")
-
-
-def checkpoint_read_metadata(path: Path) -> dict[str, str]:
-    with safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
 
 
 # --- training ------------------------------------------------------------------------------------

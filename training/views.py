@@ -6,19 +6,18 @@ import math
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from albums.models import Album
 from albums.services.files import media_path
-from imagineer.errors import ApplicationError
-from imagineer.permissions import TRAIN, can_act, can_view, is_curator, role_required
+from imagineer import permissions as perms
+from imagineer.errors import ApplicationError, form_add_application_error
+from imagineer.permissions import TRAIN, SignedInRequest, role_required
 from training.api.views import dataset_zip_response
 from training.forms import TrainingStartForm
 from training.models import TrainingRun
-from training.selectors import training_run_get, training_run_list
+from training.selectors import training_run_detail, training_run_list
 from training.services.runs import training_cancel, training_resume, training_start
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 200, 28
@@ -26,10 +25,8 @@ CHART_MAX_POINTS = 400
 
 
 def _run(request: HttpRequest, pk: int) -> TrainingRun:
-    try:
-        return training_run_get(user=request.user, run_id=pk)
-    except TrainingRun.DoesNotExist:
-        raise Http404("No such training run.") from None
+    """The run, or 404 when it does not exist or is someone else's (its owner and curators only)."""
+    return get_object_or_404(perms.training_runs_visible(request.user, training_run_detail()), pk=pk)
 
 
 def loss_chart(history: list[list[float]], max_steps: int) -> dict[str, Any] | None:
@@ -69,24 +66,11 @@ def loss_chart(history: list[list[float]], max_steps: int) -> dict[str, Any] | N
     }
 
 
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
 def _progress_context(request: HttpRequest, run: TrainingRun) -> dict[str, Any]:
-    mine = run.created_by_id == request.user.pk
     return {
         "run": run,
-        "eta": duration_text(run.eta_seconds),
         "chart": loss_chart(run.loss_history, run.max_steps),
-        "can_control": can_act(request.user, TRAIN) and (mine or is_curator(request.user)),
+        "can_control": perms.can_control(request.user, run),
         "checkpoints": list(reversed(run.checkpoints)),
     }
 
@@ -94,13 +78,14 @@ def _progress_context(request: HttpRequest, run: TrainingRun) -> dict[str, Any]:
 @require_safe
 @role_required()
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = training_run_list(user=request.user)[:100]
-    return render(request, "training/run_list.html", {"runs": runs, "can_train": can_act(request.user, TRAIN)})
+    runs = perms.training_runs_visible(request.user, training_run_list())[:100]
+    context = {"runs": runs, "can_train": perms.can_act(request.user, TRAIN)}
+    return render(request, "training/run_list.html", context)
 
 
 @role_required(TRAIN)
-def run_start(request: HttpRequest, album_id: int) -> HttpResponse:
-    album = get_object_or_404(Album, pk=album_id)
+def run_start(request: SignedInRequest, album_id: int) -> HttpResponse:
+    album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
     form = TrainingStartForm(request.POST or None, album_name=album.name)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -116,9 +101,7 @@ def run_start(request: HttpRequest, album_id: int) -> HttpResponse:
                 created_by=request.user,
             )
         except ApplicationError as exc:
-            for field, errors in (exc.fields or {None: [exc.message]}).items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            form_add_application_error(form, exc)
         else:
             messages.success(request, f"Training “{run.name}” is queued on the GPU queue.")
             return redirect("training:run-detail", run.pk)
@@ -143,8 +126,10 @@ def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(TRAIN)
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run(request, pk)
+    perms.ensure_can_control(request.user, run)
     try:
-        training_cancel(run=_run(request, pk), user=request.user)
+        training_cancel(run=run)
         messages.info(request, "Cancel requested: training stops after the current step and keeps its checkpoint.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
@@ -154,8 +139,10 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(TRAIN)
 def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run(request, pk)
+    perms.ensure_can_control(request.user, run)
     try:
-        run = training_resume(run=_run(request, pk), user=request.user)
+        run = training_resume(run=run)
         step = run.last_checkpoint["step"] if run.last_checkpoint else 0
         messages.info(request, f"Queued again; training continues from step {step}.")
     except ApplicationError as exc:
@@ -201,10 +188,8 @@ def sample_file(request: HttpRequest, pk: int, step: int, index: int) -> FileRes
 
 @require_safe
 @role_required()
-def dataset_export(request: HttpRequest, album_id: int) -> HttpResponse:
-    album = get_object_or_404(Album, pk=album_id)
-    if not can_view(request.user, album):
-        raise PermissionDenied
+def dataset_export(request: HttpRequest, album_id: int) -> HttpResponseBase:
+    album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
     try:
         return dataset_zip_response(
             album=album,

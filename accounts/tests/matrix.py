@@ -77,16 +77,19 @@ def world_build() -> World:
     from training.models import TrainingRun
 
     users = {
-        "viewer": UserFactory(username="m-viewer", role="viewer"),
-        "creator": UserFactory(username="m-creator", role="creator"),
-        "other": UserFactory(username="m-other", role="creator"),
-        "curator": UserFactory(username="m-curator", role="curator"),
+        "viewer": UserFactory.create(username="m-viewer", role="viewer"),
+        "creator": UserFactory.create(username="m-creator", role="creator"),
+        "other": UserFactory.create(username="m-other", role="creator"),
+        "curator": UserFactory.create(username="m-curator", role="curator"),
     }
     owner = users["creator"]
-    album = AlbumFactory(created_by=owner, slug="m-album", source_type="batch_generation")
-    image = ImageFactory(created_by=owner)
-    AlbumImageFactory(album=album, image=image)
-    template = BatchTemplateFactory(created_by=owner, slug="m-template")
+    album = AlbumFactory.create(created_by=owner, slug="m-album", source_type="batch_generation")
+    image = ImageFactory.create(created_by=owner)
+    AlbumImageFactory.create(album=album, image=image)
+    # Made by nobody (say, scraped), in another album of the owner's.
+    album_image = ImageFactory.create()
+    AlbumImageFactory.create(album=AlbumFactory.create(created_by=owner, slug="m-scraped"), image=album_image)
+    template = BatchTemplateFactory.create(created_by=owner, slug="m-template")
     run = BatchGenerationRun.objects.create(
         template=template, album=album, created_by=owner, status=BatchGenerationRun.Status.RUNNING, total_items=1
     )
@@ -102,8 +105,8 @@ def world_build() -> World:
         seed=1,
         created_by=owner,
     )
-    lora = LoraFactory(created_by=owner)
-    label = LabelFactory(image=image, created_by=owner)
+    lora = LoraFactory.create(created_by=owner)
+    label = LabelFactory.create(image=image, created_by=owner)
     scrape = ScrapeJob.objects.create(start_urls=["http://127.0.0.1:9/"], album=album, created_by=owner)
     labeling_job = LabelingJob.objects.create(album=album, backend="local", created_by=owner)
     training = TrainingRun.objects.create(
@@ -128,6 +131,7 @@ def world_build() -> World:
     ids = {
         "album": album.pk,
         "image": image.pk,
+        "album_image": album_image.pk,
         "template": template.pk,
         "template_slug": template.slug,
         "run": run.pk,
@@ -172,3 +176,14 @@ def _form(data: Any) -> str:
 
 def fill(path: str, world: World) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(world.ids[m.group(1)]), path)
+
+
+def fill_data(data: dict | None, world: World) -> dict | None:
+    """A row's request body with ``"{album}"``-style values replaced by the world's ids."""
+    if data is None:
+        return None
+    placeholder = re.compile(r"\{(\w+)\}")
+    return {
+        key: world.ids[match.group(1)] if isinstance(value, str) and (match := placeholder.fullmatch(value)) else value
+        for key, value in data.items()
+    }

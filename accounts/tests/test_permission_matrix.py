@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib import admin
 
-from accounts.tests.matrix import ROLES, api_methods, fill, request_as, url_routes, world_build
+from accounts.tests.matrix import ROLES, api_methods, fill, fill_data, request_as, url_routes, world_build
 from imagineer.roles import role_permission_names
 
 pytestmark = pytest.mark.django_db
@@ -32,10 +32,12 @@ class Case:
     # anonymous, viewer, creator (owner), other (creator, not owner), curator
     expect: tuple[int, int, int, int, int]
     data: dict | None = None
+    # tells apart several rows of one route and method
+    note: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.method} {self.route or '/'}"
+        return f"{self.method} {self.route or '/'}" + (f" ({self.note})" if self.note else "")
 
 
 C = Case
@@ -49,12 +51,21 @@ TABLE = [
     C("albums/", "GET", "/albums/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/", "GET", "/albums/{album}/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/download.zip", "GET", "/albums/{album}/download.zip", (ANON_PAGE, *SIGNED_IN)),
-    C("albums/<int:pk>/label", "POST", "/albums/{album}/label", (ANON_PAGE, 403, 302, 302, 302)),
+    # Labeling replaces the labels of an album's images: the album's owner or a curator.
+    C("albums/<int:pk>/label", "POST", "/albums/{album}/label", (ANON_PAGE, 403, 302, 403, 302)),
     C("albums/<int:album_pk>/images/<int:pk>/", "GET", "/albums/{album}/images/{image}/", (ANON_PAGE, *SIGNED_IN)),
     C("images/<int:pk>/", "GET", "/images/{image}/", (ANON_PAGE, 302, 302, 302, 302)),  # to its album page
     C("images/<int:pk>/file", "GET", "/images/{image}/file", (ANON_PAGE, *SIGNED_IN)),
     C("images/<int:pk>/thumbnail", "GET", "/images/{image}/thumbnail", (ANON_PAGE, *SIGNED_IN)),
-    C("images/<int:pk>/label", "POST", "/images/{image}/label", (ANON_PAGE, 403, 302, 302, 302)),
+    # Labeling replaces an image's labels: whoever made it, an album's owner, or a curator.
+    C("images/<int:pk>/label", "POST", "/images/{image}/label", (ANON_PAGE, 403, 302, 403, 302)),
+    C(
+        "images/<int:pk>/label",
+        "POST",
+        "/images/{album_image}/label",
+        (ANON_PAGE, 403, 302, 403, 302),
+        note="made by nobody, in the owner's album",
+    ),
     C("images/<int:pk>/regenerate", "POST", "/images/{image}/regenerate", (ANON_PAGE, 403, 302, 302, 302)),
     C("preferences/nsfw-blur", "POST", "/preferences/nsfw-blur", (ANON_PAGE, 302, 302, 302, 302)),
     # --- scraping (a scrape job is seen by its owner and curators only) ------------------
@@ -158,6 +169,15 @@ TABLE = [
     C("api/schema/swagger-ui/", "GET", "/api/schema/swagger-ui/", (ANON_API, *SIGNED_IN)),
     C("api/schema/redoc/", "GET", "/api/schema/redoc/", (ANON_API, *SIGNED_IN)),
     C("api/generate", "POST", "/api/generate", (ANON_API, 403, 400, 400, 400)),
+    # A generated image may be put into an album: only one its user may change.
+    C(
+        "api/generate",
+        "POST",
+        "/api/generate",
+        (ANON_API, 403, 202, 403, 202),
+        {"prompt": "a card", "width": 64, "height": 64, "steps": 2, "album": "{album}"},
+        note="into an album",
+    ),
     C("api/themes/random", "GET", "/api/themes/random", (ANON_API, *SIGNED_IN)),
     C("api/^albums$", "GET", "/api/albums", (ANON_API, *SIGNED_IN)),
     C("api/^albums/(?P<pk>[^/.]+)$", "GET", "/api/albums/{album}", (ANON_API, *SIGNED_IN)),
@@ -207,8 +227,16 @@ TABLE = [
     C("api/^loras$", "POST", "/api/loras", (ANON_API, 403, 400, 400, 400)),
     C("api/^loras/(?P<pk>[^/.]+)$", "GET", "/api/loras/{lora}", (ANON_API, *SIGNED_IN)),
     C("api/^loras/(?P<pk>[^/.]+)$", "DELETE", "/api/loras/{lora}", (ANON_API, 403, 204, 403, 204)),
-    C("api/labeling/image/<int:pk>", "POST", "/api/labeling/image/{image}", (ANON_API, 403, 202, 202, 202)),
-    C("api/labeling/album/<int:pk>", "POST", "/api/labeling/album/{album}", (ANON_API, 403, 400, 400, 400)),
+    C("api/labeling/image/<int:pk>", "POST", "/api/labeling/image/{image}", (ANON_API, 403, 202, 403, 202)),
+    C(
+        "api/labeling/image/<int:pk>",
+        "POST",
+        "/api/labeling/image/{album_image}",
+        (ANON_API, 403, 202, 403, 202),
+        note="made by nobody, in the owner's album",
+    ),
+    # The world's album is being labelled already: the owner and curators are told so (400).
+    C("api/labeling/album/<int:pk>", "POST", "/api/labeling/album/{album}", (ANON_API, 403, 400, 403, 400)),
     C("api/labeling/tasks/<str:task_id>", "GET", "/api/labeling/tasks/no-such-task", (ANON_API, *SIGNED_IN)),
     C("api/^labeling/jobs$", "GET", "/api/labeling/jobs", (ANON_API, *SIGNED_IN)),
     C("api/^labeling/jobs/(?P<pk>[^/.]+)$", "GET", "/api/labeling/jobs/{labeling_job}", (ANON_API, *SIGNED_IN)),
@@ -220,6 +248,15 @@ TABLE = [
     ),
     C("api/scrape-jobs", "GET", "/api/scrape-jobs", (ANON_API, *SIGNED_IN)),
     C("api/scrape-jobs", "POST", "/api/scrape-jobs", (ANON_API, 403, 400, 400, 400)),
+    # Scraping into an existing album adds images to it: only one its user may change.
+    C(
+        "api/scrape-jobs",
+        "POST",
+        "/api/scrape-jobs",
+        (ANON_API, 403, 202, 403, 202),
+        {"start_urls": ["https://example.com/gallery"], "album": "{album}"},
+        note="into an album",
+    ),
     C("api/scrape-jobs/<int:pk>", "GET", "/api/scrape-jobs/{scrape}", (ANON_API, 404, 200, 404, 200)),
     C("api/scrape-jobs/<int:pk>/cancel", "POST", "/api/scrape-jobs/{scrape}/cancel", (ANON_API, 403, 200, 404, 200)),
     C("api/training/runs/", "GET", "/api/training/runs/", (ANON_API, *SIGNED_IN)),
@@ -274,7 +311,8 @@ def test_pending_rows_are_in_the_table():
 def test_route_permissions(case):
     world = world_build()
     path = fill(case.path, world)
-    observed = {role: request_as(world, role, case.method, path, case.data) for role in ROLES}
+    data = fill_data(case.data, world)
+    observed = {role: request_as(world, role, case.method, path, data) for role in ROLES}
     assert observed == dict(zip(ROLES, case.expect, strict=True))
 
 

@@ -6,10 +6,20 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Group
 from django.core.management import call_command
 
+from albums.models import ScrapeJob
 from generation.models import BatchGenerationRun
 from imagineer import permissions as perms
 from imagineer.roles import role_permission_names, user_set_role
-from imagineer.tests.factories import AlbumFactory, BatchTemplateFactory, ImageFactory, LabelFactory, UserFactory
+from imagineer.tests.factories import (
+    AlbumFactory,
+    AlbumImageFactory,
+    BatchTemplateFactory,
+    ImageFactory,
+    LabelFactory,
+    LoraFactory,
+    UserFactory,
+)
+from labeling.models import LabelingJob
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +71,51 @@ def test_ownership_rules():
     # Images and labels are curated: a creator does not edit them, even their own.
     for obj in (ImageFactory(created_by=owner), LabelFactory(created_by=owner)):
         assert not perms.can_edit(owner, obj) and perms.can_edit(curator, obj)
+
+
+def test_control_and_label_rules():
+    owner, other = UserFactory(role="creator"), UserFactory(role="creator")
+    viewer, curator = UserFactory(role="viewer"), UserFactory(role="curator")
+    album = AlbumFactory(created_by=owner)
+    work = [
+        BatchGenerationRun.objects.create(created_by=owner),
+        LoraFactory(created_by=owner),
+        ScrapeJob.objects.create(start_urls=["https://example.com/"], album=album, created_by=owner),
+        LabelingJob.objects.create(album=album, backend="local", created_by=owner),
+    ]
+    for obj in work:
+        assert perms.can_control(owner, obj) and perms.can_control(curator, obj), obj
+        assert not perms.can_control(other, obj) and not perms.can_control(viewer, obj), obj
+        assert not perms.can_control(AnonymousUser(), obj), obj
+    # An album is not work: it is edited, never "controlled", even by its owner.
+    assert not perms.can_control(owner, album) and perms.can_edit(owner, album)
+    # Scrape jobs are their owner's to see; a labeling job is as visible as its album.
+    assert perms.can_view(owner, work[2]) and perms.can_view(curator, work[2]) and not perms.can_view(other, work[2])
+    assert perms.can_view(other, work[3])
+
+    in_album, made, loose = ImageFactory(), ImageFactory(created_by=other), ImageFactory()
+    AlbumImageFactory(album=album, image=in_album)
+    assert perms.can_label_image(owner, in_album) and not perms.can_label_image(other, in_album)
+    assert perms.can_label_image(other, made) and not perms.can_label_image(owner, made)
+    assert not perms.can_label_image(owner, loose) and perms.can_label_image(curator, loose)
+    assert not perms.can_label_image(viewer, loose)
+    assert perms.can_label_album(owner, album) and perms.can_label_album(curator, album)
+    assert not perms.can_label_album(other, album) and not perms.can_label_album(viewer, album)
+
+
+def test_api_refusals_say_why(api_as):
+    owner = api_as("creator")
+    run = BatchGenerationRun.objects.create(template=BatchTemplateFactory(), created_by=owner.user)
+    refused = api_as("creator").delete(f"/api/batch-templates/{run.template_id}/runs/{run.pk}")
+    assert refused.status_code == 403
+    assert (
+        refused.json()["error"]["message"]
+        == "Only a curator or whoever started it may change this batch generation run."
+    )
+    image = ImageFactory()
+    refused = api_as("creator").post(f"/api/labeling/image/{image.pk}", {}, format="json")
+    assert refused.status_code == 403
+    assert "owner" in refused.json()["error"]["message"]
 
 
 def test_can_act_follows_the_role_and_the_active_flag():

@@ -18,7 +18,14 @@ from django.http import HttpResponse
 from django.test import Client
 
 from albums.models import Album, Image
-from imagineer.permissions import RolePermission, album_queryset_visible, can_view, public_albums_view, user_role
+from imagineer.permissions import (
+    RolePermission,
+    albums_visible,
+    can_view,
+    images_visible,
+    public_albums_view,
+    user_role,
+)
 from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -161,14 +168,14 @@ def test_public_albums_are_visible_to_anonymous_visitors_only_when_enabled(setti
 
     settings.IMAGINEER_PUBLIC_ALBUMS = False
     assert not can_view(anonymous, public)
-    assert not album_queryset_visible(anonymous, Album.objects.all()).exists()
+    assert not albums_visible(anonymous).exists()
 
     settings.IMAGINEER_PUBLIC_ALBUMS = True
     assert can_view(anonymous, public) and not can_view(anonymous, private)
     assert can_view(anonymous, shown) and not can_view(anonymous, hidden)
-    assert list(album_queryset_visible(anonymous, Album.objects.all())) == [public]
-    assert list(album_queryset_visible(anonymous, Image.objects.all())) == [shown]
-    assert album_queryset_visible(UserFactory(), Album.objects.all()).count() == 2
+    assert list(albums_visible(anonymous, Album.objects.all())) == [public]
+    assert list(images_visible(anonymous, Image.objects.all())) == [shown]
+    assert albums_visible(UserFactory(), Album.objects.all()).count() == 2
 
 
 def test_check_deploy_is_clean_with_production_settings():

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from albums.models import Album, Image
+from albums.selectors import AlbumWithSummary
 from imagineer.api_common import object_url
 from labeling.models import Label
 
@@ -127,8 +128,8 @@ class AlbumSerializer(serializers.ModelSerializer):
         return object_url(self, "api:album-detail", obj.pk)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
-    def get_cover_thumbnail_url(self, obj: Album) -> str | None:
-        if not getattr(obj, "cover_image_id", None):
+    def get_cover_thumbnail_url(self, obj: AlbumWithSummary) -> str | None:
+        if not obj.cover_image_id:
             return None
         return object_url(self, "api:image-thumbnail", obj.cover_image_id)
 

@@ -8,7 +8,7 @@ from typing import Any
 import django_filters
 import django_filters.fields
 from django import forms
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import Http404, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -28,24 +28,20 @@ from albums.api.album_serializers import (
     LegacyBatchDetailSerializer,
     LegacyBatchListSerializer,
 )
-from albums.models import Album, AlbumImage, Image
+from albums.models import Album, Image
+from albums.selectors import (
+    AlbumWithCount,
+    AlbumWithSummary,
+    album_images_in_order,
+    albums_annotated,
+    image_list,
+    legacy_batches,
+)
 from albums.services.files import THUMBNAIL_SIZES
 from albums.services.serving import image_file_response
-from generation.models import BatchGenerationRun
+from imagineer import permissions as perms
 from imagineer.api_pagination import Pagination
-from imagineer.permissions import album_queryset_visible, ensure_can_view
 from labeling.models import Label
-
-
-def albums_annotated() -> QuerySet[Album]:
-    """Albums with their image count, cover image and generating run: one query for any number of rows."""
-    first_image = AlbumImage.objects.filter(album=OuterRef("pk")).order_by("position", "id").values("image_id")[:1]
-    run = BatchGenerationRun.objects.filter(album=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
-    return Album.objects.annotate(
-        image_count=Count("memberships", distinct=True),
-        cover_image_id=Subquery(first_image),
-        generation_run_id=Subquery(run),
-    )
 
 
 class AlbumFilter(django_filters.FilterSet):
@@ -76,25 +72,23 @@ class AlbumViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "name", "image_count", "id"]
     ordering = ["-created_at", "-id"]
 
-    def get_queryset(self) -> QuerySet[Album]:
-        return album_queryset_visible(self.request.user, albums_annotated())
+    def get_queryset(self) -> QuerySet[AlbumWithSummary]:
+        return perms.albums_visible(self.request.user, albums_annotated())
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return AlbumDetailSerializer if self.action == "retrieve" else AlbumSerializer
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         album = self.get_object()
-        memberships = Image.objects.filter(memberships__album=album).annotate(position=F("memberships__position"))
-        memberships = memberships.order_by("position", "memberships__id")
+        images = album_images_in_order(album=album).annotate(position=F("memberships__position"))
         paginator = Pagination()
-        page = paginator.paginate_queryset(memberships, request, view=self)
-        images = AlbumImageSerializer(page, many=True, context=self.get_serializer_context()).data
+        page = paginator.paginate_queryset(images, request, view=self)
         data = AlbumSerializer(album, context=self.get_serializer_context()).data
         data["images"] = {
-            "count": paginator.page.paginator.count,
+            "count": paginator.count,
             "next": paginator.get_next_link(),
             "previous": paginator.get_previous_link(),
-            "results": images,
+            "results": AlbumImageSerializer(page, many=True, context=self.get_serializer_context()).data,
         }
         return Response(data)
 
@@ -117,7 +111,7 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class ImageFilter(django_filters.FilterSet):
-    album = django_filters.NumberFilter(field_name="memberships__album", help_text="Only images in this album.")
+    album = django_filters.NumberFilter(method="filter_album", help_text="Only images in this album.")
     is_nsfw = django_filters.BooleanFilter()
     nsfw_rating = django_filters.ChoiceFilter(choices=Image.NsfwRating.choices)
     label = django_filters.CharFilter(method="filter_label", help_text="Only images with this tag (exact text).")
@@ -128,6 +122,12 @@ class ImageFilter(django_filters.FilterSet):
     class Meta:
         model = Image
         fields = ["album", "is_nsfw", "nsfw_rating", "label", "created_after", "created_before", "created_on"]
+
+    def filter_album(self, queryset: QuerySet[Image], name: str, value: int) -> QuerySet[Image]:
+        # An album this visitor may not see answers like a missing one: a private album's id must
+        # not count the public images that are also in it.
+        albums = perms.albums_visible(self.request.user).filter(pk=value)
+        return queryset.filter(memberships__album__in=albums)
 
     def filter_label(self, queryset: QuerySet[Image], name: str, value: str) -> QuerySet[Image]:
         return queryset.filter(Exists(Label.objects.filter(image=OuterRef("pk"), text=value)))
@@ -163,23 +163,15 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
         return "labels" in self.request.query_params.get("include", "").split(",")
 
     def get_queryset(self) -> QuerySet[Image]:
-        images = Image.objects.all()
-        if self.include_labels:
-            images = images.prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("label_type", "id")))
-        if self.action == "retrieve":
-            memberships = AlbumImage.objects.all()
-            if not self.request.user.is_authenticated:
-                # album_ids must not reveal the private albums an image is also in.
-                memberships = memberships.filter(
-                    album__in=album_queryset_visible(self.request.user, Album.objects.all())
-                )
-            images = images.prefetch_related(Prefetch("memberships", queryset=memberships))
-        return album_queryset_visible(self.request.user, images)
+        # album_ids (retrieve) must not reveal the private albums an image is also in.
+        memberships = perms.memberships_visible(self.request.user) if self.action == "retrieve" else None
+        images = image_list(with_labels=self.include_labels, memberships=memberships)
+        return perms.images_visible(self.request.user, images)
 
-    def get_serializer_class(self) -> type[serializers.Serializer]:
+    def get_serializer_class(self) -> type[ImageSerializer]:
         return ImageDetailSerializer if self.action == "retrieve" else ImageSerializer
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.Serializer:
+    def get_serializer(self, *args: Any, **kwargs: Any) -> ImageSerializer:
         kwargs.setdefault("context", self.get_serializer_context())
         return self.get_serializer_class()(*args, include_labels=self.include_labels, **kwargs)
 
@@ -196,8 +188,8 @@ class _FileView(APIView):
         return super().perform_content_negotiation(request, force=True)
 
     def image(self, request: Request, pk: int) -> Image:
-        image = get_object_or_404(album_queryset_visible(request.user, Image.objects.all()), pk=pk)
-        ensure_can_view(request.user, image)
+        image = get_object_or_404(perms.images_visible(request.user), pk=pk)
+        perms.ensure_can_view(request.user, image)
         return image
 
 
@@ -243,7 +235,7 @@ class LegacyBatchPagination(Pagination):
     def get_paginated_response(self, data: Any) -> Response:
         return Response(
             {
-                "count": self.page.paginator.count,
+                "count": self.count,
                 "next": self.get_next_link(),
                 "previous": self.get_previous_link(),
                 "batches": data,
@@ -251,7 +243,7 @@ class LegacyBatchPagination(Pagination):
         )
 
 
-def _legacy_batch(album: Album) -> dict[str, Any]:
+def _legacy_batch(album: AlbumWithCount) -> dict[str, Any]:
     return {
         "batch_id": album.slug,
         "album_id": album.pk,
@@ -262,21 +254,13 @@ def _legacy_batch(album: Album) -> dict[str, Any]:
     }
 
 
-def legacy_batches() -> QuerySet[Album]:
-    return (
-        Album.objects.filter(source_type=Album.SourceType.BATCH_GENERATION)
-        .annotate(image_count=Count("memberships"))
-        .order_by("-created_at", "-id")
-    )
-
-
 class LegacyBatchListView(generics.GenericAPIView):
     public_albums = True
     pagination_class = LegacyBatchPagination
     filter_backends: list = []
 
-    def get_queryset(self) -> QuerySet[Album]:
-        return album_queryset_visible(self.request.user, legacy_batches())
+    def get_queryset(self) -> QuerySet[AlbumWithCount]:
+        return perms.albums_visible(self.request.user, legacy_batches())
 
     @extend_schema(
         summary="Legacy: batch outputs (albums made by batch runs)",
@@ -285,8 +269,9 @@ class LegacyBatchListView(generics.GenericAPIView):
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([_legacy_batch(album) for album in page])
+        paginator = LegacyBatchPagination()
+        page = paginator.paginate_queryset(self.get_queryset(), request, view=self) or []
+        return paginator.get_paginated_response([_legacy_batch(album) for album in page])
 
 
 class LegacyBatchDetailView(generics.GenericAPIView):
@@ -294,8 +279,8 @@ class LegacyBatchDetailView(generics.GenericAPIView):
     pagination_class = Pagination
     filter_backends: list = []
 
-    def get_queryset(self) -> QuerySet[Album]:
-        return album_queryset_visible(self.request.user, legacy_batches())
+    def get_queryset(self) -> QuerySet[AlbumWithCount]:
+        return perms.albums_visible(self.request.user, legacy_batches())
 
     @extend_schema(
         summary="Legacy: one batch's images",
@@ -311,13 +296,13 @@ class LegacyBatchDetailView(generics.GenericAPIView):
             album = albums.filter(pk=int(batch_id)).first()
         if album is None:
             raise Http404("No batch with that id.")
-        images = Image.objects.filter(memberships__album=album).order_by("memberships__position", "memberships__id")
-        page = self.paginate_queryset(images)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(album_images_in_order(album=album), request, view=self) or []
         data = _legacy_batch(album)
         data["images"] = [
             {
                 "id": image.pk,
-                "filename": image.file.name.rsplit("/", 1)[-1],
+                "filename": (image.file.name or "").rsplit("/", 1)[-1],
                 "relative_path": image.file.name,
                 "url": reverse("api:image-file", kwargs={"pk": image.pk}, request=request),
                 "thumbnail_url": reverse("api:image-thumbnail", kwargs={"pk": image.pk}, request=request),
@@ -326,6 +311,6 @@ class LegacyBatchDetailView(generics.GenericAPIView):
             }
             for image in page
         ]
-        data["next"] = self.paginator.get_next_link()
-        data["previous"] = self.paginator.get_previous_link()
+        data["next"] = paginator.get_next_link()
+        data["previous"] = paginator.get_previous_link()
         return Response(LegacyBatchDetailSerializer(data).data)

@@ -11,9 +11,10 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from albums.api.scrape_serializers import ScrapeJobCreateSerializer, ScrapeJobSerializer
-from albums.models import Album, ScrapeJob
+from albums.models import ScrapeJob
 from albums.selectors import scrape_job_list
 from albums.services.scraping import scrape_job_cancel, scrape_job_create
+from imagineer import permissions as perms
 from imagineer.api_common import accepted
 from imagineer.errors import field_error
 from imagineer.permissions import SCRAPE, RolePermission
@@ -32,10 +33,10 @@ from imagineer.permissions import SCRAPE, RolePermission
 class ScrapeJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ScrapeJobSerializer
     permission_classes = [RolePermission]
-    required_permission = SCRAPE
+    required_permission = SCRAPE  # cancelling: owner or curator (RolePermission, "control")
 
     def get_queryset(self) -> QuerySet[ScrapeJob]:
-        return scrape_job_list(user=self.request.user)
+        return perms.scrape_jobs_visible(self.request.user, scrape_job_list())
 
     def create(self, request: Request) -> Response:
         serializer = ScrapeJobCreateSerializer(data=request.data)
@@ -44,15 +45,16 @@ class ScrapeJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         album = None
         album_id = data.pop("album", None)
         if album_id is not None:
-            album = Album.objects.filter(pk=album_id).first()
+            album = perms.albums_visible(request.user).filter(pk=album_id).first()
             if album is None:
                 raise field_error("album", f"No album with id {album_id}.")
-        job = scrape_job_create(user=request.user, album=album, **data)
+            perms.ensure_can_edit(request.user, album)  # scraping into it adds images to it
+        job = scrape_job_create(user=perms.acting_user(request.user), album=album, **data)
         job = self.get_queryset().get(pk=job.pk)
         location = reverse("scrape-api:scrape-job-detail", kwargs={"pk": job.pk})
         return accepted(ScrapeJobSerializer(job).data, location, request)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        job = scrape_job_cancel(job=self.get_object(), user=request.user)
+        job = scrape_job_cancel(job=self.get_object())
         return Response(ScrapeJobSerializer(self.get_queryset().get(pk=job.pk)).data)

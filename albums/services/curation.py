@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
 
@@ -15,7 +15,7 @@ from imagineer.errors import field_error
 
 @transaction.atomic
 def album_create(
-    *, name: str, source_type: str = Album.SourceType.MANUAL, description: str = "", created_by: Any = None
+    *, name: str, source_type: str = Album.SourceType.MANUAL, description: str = "", created_by: User | None = None
 ) -> Album:
     if not name or not name.strip():
         raise field_error("name", "Give the album a name.")

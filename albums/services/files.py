@@ -23,8 +23,11 @@ from albums.models import Image
 THUMBNAIL_SIZES = (128, 256, 512)
 
 
-def media_path(relative: str) -> Path:
-    """The absolute path of a MEDIA_ROOT-relative name, refusing anything that escapes it."""
+def media_path(relative: str | None) -> Path:
+    """The absolute path of a MEDIA_ROOT-relative name, refusing anything that escapes it (and
+    an empty name: a file field that names no file)."""
+    if not relative:
+        raise ValueError("no file name")
     root = Path(settings.MEDIA_ROOT).resolve()
     path = (root / relative).resolve()
     if not path.is_relative_to(root):

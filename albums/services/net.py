@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -141,6 +141,14 @@ def host_resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
+class _RobotRules(RobotFileParser):
+    """CPython's parser. Its ``read()`` sets these two flags for 401/403 and other 4xx answers;
+    we fetch robots.txt ourselves and set them the same way (typeshed leaves them out)."""
+
+    disallow_all: bool
+    allow_all: bool
+
+
 class _PinnedConnectionMixin:
     """Resolve, check every address, then connect to a checked address (never re-resolving)."""
 
@@ -165,7 +173,8 @@ class _PinnedConnectionMixin:
                 raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
             except OSError as exc:
                 last_error = exc
-        raise NewConnectionError(self, f"Failed to connect to {self.host}: {last_error}")
+        # Only ever mixed into an HTTPConnection (below).
+        raise NewConnectionError(cast(HTTPConnection, self), f"Failed to connect to {self.host}: {last_error}")
 
 
 class PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
@@ -322,7 +331,7 @@ class Fetcher:
     def _robots_load(self, origin: str) -> RobotFileParser:
         """Fetch and parse robots.txt the way RFC 9309 asks: 4xx means no rules, 5xx or an
         unreachable server means everything is disallowed, 401/403 too (as CPython does)."""
-        parser = RobotFileParser(f"{origin}/robots.txt")
+        parser = _RobotRules(f"{origin}/robots.txt")
         try:
             response = self._follow(f"{origin}/robots.txt", robots=False)
             if response.status_code in (401, 403) or response.status_code >= 500:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from django.conf import settings
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
@@ -65,6 +65,14 @@ def srcset_largest(value: str) -> str:
     return best_url
 
 
+def _attr(tag: object, name: str) -> str:
+    """A tag's attribute as text: '' when absent (or no tag), a multi-valued one joined by spaces."""
+    value = tag.get(name) if isinstance(tag, Tag) else None
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else " ".join(value)
+
+
 def _http_url(base: str, reference: str) -> str | None:
     reference = (reference or "").strip()
     if not reference or reference.startswith(("data:", "javascript:", "mailto:", "#")):
@@ -84,7 +92,7 @@ def page_extract(
     """
     soup = BeautifulSoup(html, "html.parser", from_encoding=encoding if isinstance(html, bytes) else None)
     base_tag = soup.find("base", href=True)
-    base = urljoin(page_url, base_tag["href"]) if base_tag else page_url
+    base = urljoin(page_url, _attr(base_tag, "href")) if base_tag else page_url
     images: dict[str, ImageCandidate] = {}
     links: dict[str, None] = {}
 
@@ -94,31 +102,31 @@ def page_extract(
             images[url] = ImageCandidate(url=url, page_url=page_url, alt=" ".join(alt.split())[:1000])
 
     for meta in soup.find_all("meta"):
-        if (meta.get("property") or meta.get("name") or "").lower() in OG_IMAGE_PROPERTIES and meta.get("content"):
-            add_image(meta["content"], "")
+        if (_attr(meta, "property") or _attr(meta, "name")).lower() in OG_IMAGE_PROPERTIES and _attr(meta, "content"):
+            add_image(_attr(meta, "content"), "")
     in_pictures = set()
     for picture in soup.find_all("picture"):
         fallback = picture.find("img")
-        alt = fallback.get("alt", "") if fallback else ""
-        srcsets = [source.get("srcset", "") for source in picture.find_all("source")]
+        alt = _attr(fallback, "alt")
+        srcsets = [_attr(source, "srcset") for source in picture.find_all("source")]
         if fallback is not None:
             in_pictures.add(id(fallback))
-            srcsets.append(fallback.get("srcset", "") or fallback.get("src", ""))
+            srcsets.append(_attr(fallback, "srcset") or _attr(fallback, "src"))
         joined = ", ".join(srcset for srcset in srcsets if srcset.strip())
         if joined:
             add_image(srcset_largest(joined), alt)
     for img in soup.find_all("img"):
         if id(img) in in_pictures:
             continue
-        reference = srcset_largest(img.get("srcset", "")) or img.get("src", "")
-        add_image(reference, img.get("alt", ""))
+        reference = srcset_largest(_attr(img, "srcset")) or _attr(img, "src")
+        add_image(reference, _attr(img, "alt"))
     for anchor in soup.find_all("a", href=True):
-        url = _http_url(base, anchor["href"])
+        url = _http_url(base, _attr(anchor, "href"))
         if url is None:
             continue
         if urlsplit(url).path.lower().endswith(IMAGE_EXTENSIONS):
             inner = anchor.find("img")
-            add_image(url, (inner.get("alt", "") if inner else "") or anchor.get_text(" ", strip=True))
+            add_image(url, _attr(inner, "alt") or anchor.get_text(" ", strip=True))
         else:
             links.setdefault(url, None)
     return list(images.values()), list(links)

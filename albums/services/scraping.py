@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -43,7 +44,6 @@ from albums.services.scrape_parse import (
     site_of,
 )
 from imagineer.errors import ApplicationError, field_error
-from imagineer.permissions import SCRAPE, ensure_can_act, ensure_can_edit
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _start_urls_clean(start_urls: list[str] | str) -> list[str]:
 @transaction.atomic
 def scrape_job_create(
     *,
-    user: Any | None,
+    user: User | None,
     start_urls: list[str] | str,
     album: Album | None = None,
     album_name: str = "",
@@ -114,11 +114,9 @@ def scrape_job_create(
     """Create a scrape job (and its new album, if ``album_name`` is given instead of ``album``)
     and enqueue it once the transaction commits (the management command runs it itself).
 
-    ``user`` None is a trusted caller (the management command); otherwise the user needs the
-    scrape permission and, for an existing album, the right to edit it.
+    ``user`` (None from the management command) becomes the owner of the job and the new album;
+    whether they may scrape into ``album`` is the caller's decision (imagineer.permissions).
     """
-    if user is not None:
-        ensure_can_act(user, SCRAPE)
     urls = _start_urls_clean(start_urls)
     values = {
         "max_images": max_images,
@@ -140,15 +138,13 @@ def scrape_job_create(
             name=album_name,
             source_type=Album.SourceType.SCRAPE,
             description="Collected from " + ", ".join(urls),
-            created_by=user if user is not None and user.is_authenticated else None,
+            created_by=user,
         )
-    elif user is not None:
-        ensure_can_edit(user, album)
     job = ScrapeJob.objects.create(
         start_urls=urls,
         album=album,
         same_site_only=same_site_only,
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=user,
         **values,
     )
     if enqueue:
@@ -168,10 +164,8 @@ def scrape_job_enqueue(*, job: ScrapeJob) -> None:
 
 
 @transaction.atomic
-def scrape_job_cancel(*, job: ScrapeJob, user: Any | None) -> ScrapeJob:
+def scrape_job_cancel(*, job: ScrapeJob) -> ScrapeJob:
     """Cancel a queued job at once; ask a running one to stop (the crawler checks before each request)."""
-    if user is not None:
-        ensure_can_edit(user, job)
     job = ScrapeJob.objects.select_for_update().get(pk=job.pk)
     if job.is_finished:
         raise ApplicationError(f"This scrape job has already {job.status}.", code="finished")

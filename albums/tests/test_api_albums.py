@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _album_with_images(count: int, **album_fields) -> Album:
-    album = AlbumFactory(**album_fields)
+    album = AlbumFactory.create(**album_fields)
     for position in range(count):
         AlbumImageFactory(album=album, image=ImageFactory(), position=position)
     return album

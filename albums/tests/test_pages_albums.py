@@ -32,7 +32,7 @@ def creator_client(client):
 
 
 def album_with_images(count: int, **album_kwargs) -> Album:
-    album = AlbumFactory(**album_kwargs)
+    album = AlbumFactory.create(**album_kwargs)
     for position in range(count):
         AlbumImageFactory(album=album, position=position, image=ImageFactory(title=f"card {position:02d}"))
     return album
@@ -213,12 +213,19 @@ def test_image_page_shows_recipe_labels_and_neighbours(viewer_client):
     assert "Generate again with this recipe" not in body
 
 
-def test_image_page_offers_regenerate_and_label_to_creators(creator_client):
-    album = AlbumFactory()
+def test_image_page_offers_regenerate_and_label_to_creators(client):
+    owner = UserFactory(role="creator")
+    album = AlbumFactory(created_by=owner)
     image = AlbumImageFactory(album=album, image=ImageFactory(recipe={"seed": 7, "steps": 2})).image
-    body = creator_client.get(reverse("albums:album-image", args=[album.pk, image.pk])).content.decode()
+    client.force_login(owner)
+    body = client.get(reverse("albums:album-image", args=[album.pk, image.pk])).content.decode()
     assert "Generate again with this recipe" in body and "New seed" in body
     assert reverse("albums:image-label", args=[image.pk]) in body
+    # Another creator may generate from the recipe, but not relabel someone else's image.
+    client.force_login(UserFactory(role="creator"))
+    body = client.get(reverse("albums:album-image", args=[album.pk, image.pk])).content.decode()
+    assert "Generate again with this recipe" in body
+    assert reverse("albums:image-label", args=[image.pk]) not in body
 
 
 def test_image_by_id_redirects_into_its_album_or_stands_alone(viewer_client):
@@ -254,13 +261,17 @@ def test_download_all_streams_a_zip_in_album_order(viewer_client, media_root):
 
 
 def test_label_buttons_start_labeling_for_creators_only(client):
-    album = AlbumFactory()
+    album = AlbumFactory(created_by=UserFactory(role="creator"))
     image = AlbumImageFactory(album=album).image
     client.force_login(UserFactory(role="viewer"))
     assert "Label with AI" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     assert client.post(reverse("albums:album-label", args=[album.pk])).status_code == 403
 
-    client.force_login(UserFactory(role="creator"))
+    client.force_login(UserFactory(role="creator"))  # not the album's owner
+    assert "Label with AI" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert client.post(reverse("albums:album-label", args=[album.pk])).status_code == 403
+
+    client.force_login(album.created_by)
     assert "Label with AI" in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     response = client.post(reverse("albums:album-label", args=[album.pk]))
     assert response.status_code == 302

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 def album_with_image(name: str, *, is_public: bool) -> tuple[Album, Image]:
     # A batch album, so the legacy /api/batches/<id> serves it too.
-    album = AlbumFactory(name=name, is_public=is_public, source_type=Album.SourceType.BATCH_GENERATION)
-    image = ImageFactory(title=f"{name} image", prompt=f"{name} prompt")
+    album = AlbumFactory.create(name=name, is_public=is_public, source_type=Album.SourceType.BATCH_GENERATION)
+    image = ImageFactory.create(title=f"{name} image", prompt=f"{name} prompt")
     AlbumImageFactory(album=album, image=image, position=0)
     return album, image
 
@@ -191,3 +191,19 @@ def test_admin_link_only_for_curators_and_superusers(client, role, is_staff, is_
     client.force_login(user)
     body = client.get(reverse("albums:album-list")).content.decode()
     assert (f'href="{reverse("admin:index")}"' in body) is shown
+
+
+def test_on_anonymous_image_filter_by_a_private_album_answers_like_a_missing_album(api_as, settings, albums):
+    """Issue 12.10: ``?album=<private id>`` must not count the public images that are also in it."""
+    settings.IMAGINEER_PUBLIC_ALBUMS = True
+    public_album, public_image = albums["public"]
+    private_album, _private_image = albums["private"]
+    AlbumImageFactory(album=private_album, image=public_image, position=1)
+    anonymous = api_as(None)
+    missing = anonymous.get("/api/images", {"album": 999999})
+    private = anonymous.get("/api/images", {"album": private_album.pk})
+    assert (private.status_code, private.json()) == (missing.status_code, missing.json())
+    assert private.json()["count"] == 0
+    assert anonymous.get("/api/images", {"album": public_album.pk}).json()["count"] == 1
+    # Signed in, the same filter sees both of the private album's images.
+    assert api_as("viewer").get("/api/images", {"album": private_album.pk}).json()["count"] == 2

@@ -4,7 +4,6 @@ by the test setting), with the guard that fails a test on any other connection."
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import PermissionDenied
 
 from albums.models import Album, Image, ScrapeJob
 from albums.services.files import media_path
@@ -225,7 +224,7 @@ def test_cancel_a_running_job_stops_it(site):
 
     def cancel_after_first(current: ScrapeJob) -> None:
         if current.images_downloaded == 1 and not current.cancel_requested:
-            scrape_job_cancel(job=current, user=None)
+            scrape_job_cancel(job=current)
 
     job = scrape_job_run(job_id=job.pk, on_progress=cancel_after_first)
     assert job.status == ScrapeJob.Status.CANCELLED
@@ -235,23 +234,26 @@ def test_cancel_a_running_job_stops_it(site):
 
 def test_cancel_a_queued_job_and_run_twice_is_harmless(site):
     job = scrape_job_create(user=None, start_urls=[site.url("/nothing")], album_name="Queued", enqueue=False)
-    job = scrape_job_cancel(job=job, user=None)
+    job = scrape_job_cancel(job=job)
     assert job.status == ScrapeJob.Status.CANCELLED
     assert scrape_job_run(job_id=job.pk).status == ScrapeJob.Status.CANCELLED
     with pytest.raises(ApplicationError, match="already cancelled"):
-        scrape_job_cancel(job=job, user=None)
+        scrape_job_cancel(job=job)
 
 
-def test_permissions_and_input_checks(site):
-    viewer, owner, other = UserFactory(role="viewer"), UserFactory(role="creator"), UserFactory(role="creator")
-    with pytest.raises(PermissionDenied):
-        scrape_job_create(user=viewer, start_urls=[site.url("/a/")], album_name="No")
+def test_permissions_and_input_checks(site, api_as):
+    viewer, other = api_as("viewer"), api_as("creator")
+    owner = UserFactory(role="creator")
+    new_album = {"start_urls": [site.url("/a/")], "album_name": "No"}
+    assert viewer.post("/api/scrape-jobs", new_album, format="json").status_code == 403
     album = AlbumFactory(created_by=owner)
-    with pytest.raises(PermissionDenied):
-        scrape_job_create(user=other, start_urls=[site.url("/a/")], album=album)
+    into_album = {"start_urls": [site.url("/a/")], "album": album.pk}
+    assert other.post("/api/scrape-jobs", into_album, format="json").status_code == 403
     job = scrape_job_create(user=owner, start_urls=[site.url("/a/")], album=album, enqueue=False)
-    with pytest.raises(PermissionDenied):
-        scrape_job_cancel(job=job, user=other)
+    # Someone else's job is not even found; cancelling it leaves it queued.
+    assert other.post(f"/api/scrape-jobs/{job.pk}/cancel").status_code == 404
+    job.refresh_from_db()
+    assert job.status == ScrapeJob.Status.QUEUED and not job.cancel_requested
 
     with pytest.raises(ApplicationError) as caught:
         scrape_job_create(user=owner, start_urls=["file:///etc/passwd", "http://10.0.0.1/"], album_name="x")

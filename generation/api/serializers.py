@@ -37,11 +37,10 @@ from imagineer.api_common import object_url
 PROMPT_MAX = settings.IMAGINEER_MAX_PROMPT_CHARS
 
 
-def _multiple_of_8(value: int) -> int:
+def _multiple_of_8(value: int) -> None:
     if value % 8:
         low = value - value % 8
         raise serializers.ValidationError(f"{value} is not a multiple of 8; use {low} or {low + 8}.")
-    return value
 
 
 def size_field(**kwargs: Any) -> serializers.IntegerField:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, mixins, serializers, status, viewsets
@@ -33,23 +32,18 @@ from generation.api.serializers import (
     RunStartSerializer,
     ThemeSerializer,
 )
-from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, GenerationJob, Lora
-from generation.selectors import job_list, run_progress
+from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
+from generation.selectors import job_list, lora_list, run_progress, template_list, template_runs
 from generation.services.jobs import job_cancel, job_submit
 from generation.services.loras import lora_delete, lora_upload
 from generation.services.runs import run_cancel, run_retry, run_start
 from generation.services.themes import theme_random
+from imagineer import permissions as perms
 from imagineer.api_common import accepted
 from imagineer.config import config_get
-from imagineer.permissions import CURATE, GENERATE, can_act, is_curator
+from imagineer.permissions import GENERATE, ensure_can_edit
 
-ORDERING = [filters.OrderingFilter]
 FILTERED = [django_filters.rest_framework.DjangoFilterBackend, filters.SearchFilter, filters.OrderingFilter]
-
-
-def _ensure_owner_or_curator(user: Any, obj: Any, what: str) -> None:
-    if not (is_curator(user) or (obj.created_by_id is not None and obj.created_by_id == user.pk)):
-        raise PermissionDenied(f"Only a curator or the user who started it may {what}.")
 
 
 # --- single jobs ------------------------------------------------------------------------
@@ -67,6 +61,8 @@ class GenerateView(APIView):
         serializer = GenerateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if data.get("album") is not None:
+            ensure_can_edit(request.user, data["album"])  # the image goes into someone's album
         defaults = config_get()["generation"]
         job = job_submit(
             prompt=data["prompt"],
@@ -79,7 +75,7 @@ class GenerateView(APIView):
             loras=data.get("loras", ()),
             scheduler=data.get("scheduler") or None,
             album=data.get("album"),
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         body = JobSerializer(job, context={"request": request}).data
         return accepted(body, reverse("api:job-detail", kwargs={"pk": job.pk}), request)
@@ -110,26 +106,19 @@ class JobViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     search_fields = ["prompt"]
     ordering_fields = ["created_at", "id", "status"]
     ordering = ["-created_at", "-id"]
-    required_permission = GENERATE
-    object_permission = "act"
+    required_permission = GENERATE  # cancelling: owner or curator (RolePermission, "control")
 
     def get_queryset(self) -> QuerySet[GenerationJob]:
         return job_list()
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         job = self.get_object()
-        _ensure_owner_or_curator(request.user, job, "cancel this job")
         job_cancel(job=job)
         job.refresh_from_db()
         return accepted(self.get_serializer(job).data, reverse("api:job-detail", kwargs={"pk": job.pk}), request)
 
 
 # --- templates and runs -----------------------------------------------------------------
-
-
-def templates_with_stack() -> QuerySet[BatchTemplate]:
-    stack = BatchTemplateLora.objects.select_related("lora").order_by("position", "id")
-    return BatchTemplate.objects.prefetch_related(Prefetch("lora_stack", queryset=stack))
 
 
 @extend_schema_view(
@@ -142,10 +131,10 @@ class BatchTemplateViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["name", "created_at", "id"]
     ordering = ["name"]
     required_permission = {"generate": GENERATE}
-    object_permission = "act"
+    object_permission = "view"  # templates are shared recipes: any creator may start a run of one
 
     def get_queryset(self) -> QuerySet[BatchTemplate]:
-        return templates_with_stack()
+        return template_list()
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         if self.action == "generate":
@@ -168,7 +157,7 @@ class BatchTemplateViewSet(viewsets.ReadOnlyModelViewSet):
             theme=data["theme"],
             album_name=data.get("album_name") or None,
             overrides=data.get("overrides") or None,
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         location = reverse("api:batch-template-run-detail", kwargs={"template_pk": template.pk, "pk": run.pk})
         return accepted(RunSerializer(run, context={"request": request}).data, location, request)
@@ -196,14 +185,13 @@ class TemplateRunViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
     search_fields = ["theme"]
     ordering_fields = ["created_at", "id"]
     ordering = ["-created_at", "-id"]
-    required_permission = GENERATE
-    object_permission = "act"
+    required_permission = GENERATE  # cancel and retry: owner or curator (RolePermission, "control")
 
     def get_queryset(self) -> QuerySet[BatchGenerationRun]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no template_pk
             return BatchGenerationRun.objects.none()
         template = get_object_or_404(BatchTemplate.objects.only("id"), pk=self.kwargs["template_pk"])
-        return BatchGenerationRun.objects.filter(template=template)
+        return template_runs(template=template)
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return RunProgressSerializer if self.action == "retrieve" else RunSerializer
@@ -218,7 +206,6 @@ class TemplateRunViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         run = self.get_object()
-        _ensure_owner_or_curator(request.user, run, "cancel this run")
         run_cancel(run=run)
         run.refresh_from_db()
         return accepted(RunSerializer(run, context={"request": request}).data, self._location(run), request)
@@ -231,7 +218,6 @@ class TemplateRunViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         run = self.get_object()
-        _ensure_owner_or_curator(request.user, run, "retry this run")
         run_retry(run=run)
         run.refresh_from_db()
         return accepted(RunSerializer(run, context={"request": request}).data, self._location(run), request)
@@ -264,11 +250,11 @@ class LoraViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.Re
     search_fields = ["name", "trigger_words", "description"]
     ordering_fields = ["name", "created_at", "file_size", "id"]
     ordering = ["name"]
+    # Deleting: the uploader or a curator (RolePermission, "control").
     required_permission = {"create": GENERATE, "destroy": GENERATE}
-    object_permission = "act"
 
     def get_queryset(self) -> QuerySet[Lora]:
-        return Lora.objects.annotate(template_uses=Count("template_entries"))
+        return lora_list()
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         upload = LoraUploadSerializer(data=request.data)
@@ -276,15 +262,12 @@ class LoraViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.Re
         lora = lora_upload(
             uploaded_file=upload.validated_data["file"],
             name=upload.validated_data.get("name") or None,
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         lora = self.get_queryset().get(pk=lora.pk)
         headers = {"Location": reverse("api:lora-detail", kwargs={"pk": lora.pk}, request=request)}
         return Response(self.get_serializer(lora).data, status=status.HTTP_201_CREATED, headers=headers)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        lora = self.get_object()
-        if not (can_act(request.user, CURATE) or lora.created_by_id == request.user.pk):
-            raise PermissionDenied("Only a curator or the user who uploaded this LoRA may delete it.")
-        lora_delete(lora=lora)
+        lora_delete(lora=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -77,7 +77,7 @@ def _lora_refs(job: GenerationJob) -> tuple[LoraRef, ...]:
 
 
 def _output_name(job: GenerationJob) -> str:
-    if job.run_id is not None and job.album is not None:
+    if job.run_id is not None and job.album is not None and job.row_index is not None:
         label = slugify(job.prompt_parts.get("title") or "")[:40] or "image"
         return f"outputs/{job.album.slug}/{job.row_index + 1:02d}-{label}.png"
     label = slugify(job.prompt)[:40] or "image"

@@ -43,7 +43,9 @@ def parameters_parse(text: str) -> dict[str, Any]:
     lines = text.split("\n")
     settings_line = lines[-1] if len(lines) > 1 and _FIELD.match(lines[-1]) else ""
     body = lines[:-1] if settings_line else lines
-    prompt_lines, negative_lines, in_negative = [], [], False
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    in_negative = False
     for line in body:
         if line.startswith("Negative prompt:"):
             in_negative = True

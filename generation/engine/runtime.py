@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from django.conf import settings
@@ -138,14 +139,14 @@ class Engine:
         )
         self.vae_slicing = settings.IMAGINEER_VAE_SLICING if vae_slicing is None else vae_slicing
         self.batch_size_setting = settings.IMAGINEER_BATCH_SIZE if batch_size is None else batch_size
-        self.pipe = None
+        self.pipe: Any = None  # a StableDiffusionPipeline once loaded (diffusers is not type-checked)
         self.base = model_base(self.source)
         self.model_hash = ""
         self.load_seconds = 0.0
         self._adapters: OrderedDict[str, LoraRef] = OrderedDict()
         self._lora_active = False
         self._scheduler_name = ""
-        self._scheduler_config = None
+        self._scheduler_config: dict[str, Any] | None = None
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -168,7 +169,7 @@ class Engine:
 
             tiny_model_build(Path(source.location))
             pipe = StableDiffusionPipeline.from_pretrained(source.location, local_files_only=True, **common)
-            weights = Path(source.location) / "unet" / "diffusion_pytorch_model.safetensors"
+            weights: Path | None = Path(source.location) / "unet" / "diffusion_pytorch_model.safetensors"
         elif source.kind == "single_file":
             pipe = StableDiffusionPipeline.from_single_file(
                 source.location,

@@ -26,7 +26,3 @@ SCHEDULERS: dict[str, SchedulerSpec] = {
     "unipc": SchedulerSpec("UniPCMultistepScheduler", "UniPC"),
 }
 DEFAULT_SCHEDULER = "dpmsolver++"
-
-
-def scheduler_names() -> list[str]:
-    return list(SCHEDULERS)

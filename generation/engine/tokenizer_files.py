@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# CLIP keeps 49152 - 256 - 2 merges of the file (the first line is a version header).
-CLIP_MERGE_COUNT = 49152 - 256 - 2
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
 
@@ -33,7 +31,8 @@ def bytes_to_unicode() -> dict[int, str]:
 
 def clip_merges_read(merges_txt: Path) -> list[tuple[str, str]]:
     lines = merges_txt.read_text(encoding="utf-8").splitlines()
-    return [tuple(line.split()) for line in lines[1:] if line and not line.startswith("#version")]
+    pairs = (line.split() for line in lines[1:] if line and not line.startswith("#version"))
+    return [(first, second) for first, second in pairs]
 
 
 def clip_tokenizer_write(merges: list[tuple[str, str]], folder: Path, *, model_max_length: int = 77) -> None:

@@ -55,7 +55,7 @@ def builtin_templates_load(*, data_dir: Path = DATA_DIR) -> list[BuiltinResult]:
             and existing.csv_data == parsed.rows
             and all(getattr(existing, key) == value for key, value in fields.items())
         )
-        if unchanged:
+        if unchanged and existing is not None:
             results.append(BuiltinResult(template=existing, created=False, changed=False))
             continue
         lora_stack = []

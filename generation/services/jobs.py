@@ -12,9 +12,11 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -98,9 +100,7 @@ def chunks_enqueue(job_ids: Sequence[int], *, chunk_size: int | None = None) -> 
         chunk = list(job_ids[start : start + size])
         task_id = str(uuid.uuid4())
         GenerationJob.objects.filter(pk__in=chunk).update(task_id=task_id)
-        transaction.on_commit(
-            lambda chunk=chunk, task_id=task_id: chunk_generate.apply_async(args=[chunk], task_id=task_id)
-        )
+        transaction.on_commit(partial(chunk_generate.apply_async, args=[chunk], task_id=task_id))
         task_ids.append(task_id)
     return task_ids
 
@@ -118,7 +118,7 @@ def job_submit(
     loras: Sequence[tuple[Lora, Decimal]] = (),
     scheduler: str | None = None,
     album: Album | None = None,
-    created_by: Any = None,
+    created_by: User | None = None,
 ) -> GenerationJob:
     """One image: validate everything, store the job (seed chosen now), run it on a gpu worker."""
     scheduler = scheduler or settings.IMAGINEER_SCHEDULER

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -54,7 +55,7 @@ def lora_register(
     path: Path,
     name: str | None = None,
     source: str = Lora.Source.SCAN,
-    created_by: Any = None,
+    created_by: User | None = None,
     trigger_words: str = "",
 ) -> Lora:
     """Add a file that is already under LORA_ROOT to the library (nothing is copied or moved)."""
@@ -95,7 +96,7 @@ def lora_register(
         raise field_error("file", f"{path.name} was registered at the same time by someone else.") from None
 
 
-def lora_upload(*, uploaded_file: Any, name: str | None = None, created_by: Any = None) -> Lora:
+def lora_upload(*, uploaded_file: Any, name: str | None = None, created_by: User | None = None) -> Lora:
     """Store an uploaded .safetensors under LORA_ROOT/uploads/ and register it; nothing is left on error."""
     original = Path(getattr(uploaded_file, "name", "") or "lora.safetensors").name
     if not original.lower().endswith(".safetensors"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -105,7 +106,7 @@ def run_start(
     theme: str,
     album_name: str | None = None,
     overrides: dict | None = None,
-    created_by: Any = None,
+    created_by: User | None = None,
 ) -> BatchGenerationRun:
     theme = (theme or "").strip()
     if len(theme) > 500:
@@ -248,7 +249,7 @@ def run_cancel(*, run: BatchGenerationRun) -> BatchGenerationRun:
 
 
 def _image_missing(job: GenerationJob) -> bool:
-    if job.result_image_id is None:
+    if job.result_image is None:
         return True
     try:
         return not media_path(job.result_image.file.name).is_file()
@@ -272,9 +273,9 @@ def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
     if not targets:
         raise ApplicationError(f"Run {run.pk} has nothing to retry: every item has its image.")
     for job in targets:
-        if job.result_image_id:
+        if job.result_image is not None:
             # The row points at a file that is gone: drop it so the album shows the new one.
-            AlbumImage.objects.filter(image_id=job.result_image_id).delete()
+            AlbumImage.objects.filter(image=job.result_image).delete()
             job.result_image.delete()
     GenerationJob.objects.filter(pk__in=[job.pk for job in targets]).update(
         status=JobStatus.QUEUED,

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -290,7 +291,7 @@ def template_save(
     lora_stack: Sequence[LoraStackEntry] = (),
     slug: str | None = None,
     is_builtin: bool = False,
-    created_by: Any = None,
+    created_by: User | None = None,
     instance: BatchTemplate | None = None,
 ) -> BatchTemplate:
     """Create or update a template after validating everything; nothing is saved on error."""

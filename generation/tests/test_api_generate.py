@@ -15,7 +15,7 @@ def test_generate_queues_a_job_with_config_defaults(api_as, django_capture_on_co
     client = api_as("creator")
     config_update(changes={"generation": {"steps": 12, "width": 256}}, user=None)
     lora = LoraFactory(name="cards", base=Lora.Base.SD15)
-    album = AlbumFactory()
+    album = AlbumFactory(created_by=client.user)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(
             "/api/generate",
@@ -32,6 +32,16 @@ def test_generate_queues_a_job_with_config_defaults(api_as, django_capture_on_co
     assert job.lora_stack[0]["name"] == lora.name and job.lora_stack[0]["weight"] == "0.60"
     assert job.album == album and job.created_by == client.user
     assert len(callbacks) == 1  # the gpu task is sent once the job is committed
+
+
+def test_generate_into_someone_elses_album_is_refused(api_as):
+    album = AlbumFactory(created_by=api_as("creator").user)
+    response = api_as("creator").post("/api/generate", {"prompt": "a brass owl", "album": album.pk}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "You can only change albums that you created."
+    assert not GenerationJob.objects.exists()
+    curator = api_as("curator")
+    assert curator.post("/api/generate", {"prompt": "an owl", "album": album.pk}, format="json").status_code == 202
 
 
 @pytest.mark.parametrize(

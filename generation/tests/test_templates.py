@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import IntegrityError
@@ -23,7 +24,7 @@ ROWS = [{"sign": "Aries", "element": "fire"}, {"sign": "Taurus", "element": "ear
 
 
 def save(**overrides) -> BatchTemplate:
-    arguments = {
+    arguments: dict[str, Any] = {
         "name": "Zodiac mini",
         "prompt_template": "{sign}, {element} element",
         "columns": ["sign", "element"],

@@ -56,6 +56,38 @@ def test_application_error_maps_fields_to_django_validation_error():
     assert error.message_dict == {"width": ["Width is wrong"]}
 
 
+def test_application_errors_go_beside_the_form_fields_they_name():
+    from django import forms
+
+    from imagineer.errors import form_add_application_error
+
+    class SizeForm(forms.Form):
+        width = forms.IntegerField()
+        upload = forms.FileField(required=False)
+
+    def shown(error: ApplicationError, **kwargs) -> dict[str, list[str]]:
+        form = SizeForm({"width": "64"})
+        assert form.is_valid()
+        form_add_application_error(form, error, **kwargs)
+        return {name: [str(error) for error in errors] for name, errors in form.errors.items()}
+
+    fields = {"width": ["Not a multiple of 8."], "height": ["Too tall."], "file": ["Not a LoRA."]}
+    assert shown(ApplicationError("Bad size", fields=fields), aliases={"file": "upload"}) == {
+        "width": ["Not a multiple of 8."],
+        "__all__": ["Too tall."],
+        "upload": ["Not a LoRA."],
+    }
+    assert shown(ApplicationError("The queue is full.")) == {"__all__": ["The queue is full."]}
+    assert shown(ApplicationError("Not a LoRA."), fallback="upload") == {"upload": ["Not a LoRA."]}
+
+
+def test_one_duration_filter_for_every_eta():
+    from imagineer.templatetags.imagineer_tags import duration
+
+    seconds = (None, -3, 4.4, 65, 130, 7260)
+    assert [duration(s) for s in seconds] == ["", "0 s", "4 s", "1 min 05 s", "2 min 10 s", "2 h 01 min"]
+
+
 def test_home_page_lists_templates_and_warns_about_the_noise_model(client, user, settings):
     settings.IMAGINEER_MODEL = ""
     call_command("load_builtin_templates", verbosity=0)

@@ -55,7 +55,8 @@ class LabelingJobSerializer(serializers.Serializer):
     remaining = serializers.IntegerField()
     percent = serializers.IntegerField()
     is_active = serializers.BooleanField()
-    errors = serializers.ListField(child=serializers.DictField())
+    # DRF's metaclass takes declared fields off the class: Serializer.errors is untouched at run time.
+    errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
     task_id = serializers.CharField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)

@@ -6,18 +6,18 @@ from typing import Any
 
 import django_filters
 from celery.result import AsyncResult
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, mixins, viewsets
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from albums.models import Album, Image
+from imagineer import permissions as perms
 from imagineer.api_common import accepted
-from imagineer.permissions import LABEL, can_view
+from imagineer.permissions import LABEL
 from labeling.api.serializers import (
     LabelingJobQueuedSerializer,
     LabelingJobSerializer,
@@ -31,7 +31,7 @@ from labeling.services import album_label_start, image_label_enqueue, labeling_j
 
 
 class ImageLabelView(APIView):
-    required_permission = LABEL
+    required_permission = LABEL  # and the image's owner or a curator (labels replace its labels)
 
     @extend_schema(
         summary="Queue AI labeling of one image",
@@ -39,7 +39,8 @@ class ImageLabelView(APIView):
         responses={202: OpenApiResponse(LabelQueuedSerializer, description="Queued; poll status_url.")},
     )
     def post(self, request: Request, pk: int) -> Response:
-        image = get_object_or_404(Image, pk=pk)
+        image = get_object_or_404(perms.images_visible(request.user), pk=pk)
+        perms.ensure_can_label_image(request.user, image)
         serializer = LabelRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         task_id = image_label_enqueue(
@@ -47,7 +48,7 @@ class ImageLabelView(APIView):
             prompt_type=serializer.validated_data["prompt_type"],
             force=serializer.validated_data["force"],
             backend=serializer.validated_data.get("backend"),
-            user=request.user,
+            user=perms.acting_user(request.user),
         )
         location = reverse("api:labeling-task", kwargs={"task_id": task_id})
         body = {"status": "queued", "task_id": task_id, "status_url": request.build_absolute_uri(location)}
@@ -55,7 +56,7 @@ class ImageLabelView(APIView):
 
 
 class AlbumLabelView(APIView):
-    required_permission = LABEL
+    required_permission = LABEL  # and the album's owner or a curator
 
     @extend_schema(
         summary="Queue AI labeling of every image of an album",
@@ -64,7 +65,8 @@ class AlbumLabelView(APIView):
         responses={202: OpenApiResponse(LabelingJobQueuedSerializer, description="Queued; poll status_url.")},
     )
     def post(self, request: Request, pk: int) -> Response:
-        album = get_object_or_404(Album, pk=pk)
+        album = get_object_or_404(perms.albums_visible(request.user), pk=pk)
+        perms.ensure_can_label_album(request.user, album)
         serializer = LabelRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = album_label_start(
@@ -72,7 +74,7 @@ class AlbumLabelView(APIView):
             prompt_type=serializer.validated_data["prompt_type"],
             force=serializer.validated_data["force"],
             backend=serializer.validated_data.get("backend"),
-            user=request.user,
+            user=perms.acting_user(request.user),
         )
         location = reverse("api:labeling-job-detail", kwargs={"pk": job.pk})
         body = {
@@ -122,20 +124,13 @@ class LabelingJobViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.OrderingFilter]
     ordering_fields = ["created_at", "id"]
     ordering = ["-created_at", "-id"]
+    # A job is as visible as its album; cancelling: owner or curator (RolePermission, "control").
     required_permission = LABEL
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[LabelingJob]:
         return labeling_jobs_list()
 
-    def check_object_permissions(self, request: Request, obj: LabelingJob) -> None:
-        # A job is as visible as its album; cancelling needs LABEL and ownership (RolePermission).
-        if request.method in SAFE_METHODS:
-            if not can_view(request.user, obj.album):
-                self.permission_denied(request, message="You cannot see this album.")
-            return
-        super().check_object_permissions(request, obj)
-
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        job = labeling_job_cancel(job=self.get_object(), user=request.user)
+        job = labeling_job_cancel(job=self.get_object())
         location = reverse("api:labeling-job-detail", kwargs={"pk": job.pk})
         return accepted(self.get_serializer(job).data, location, request)

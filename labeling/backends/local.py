@@ -14,6 +14,7 @@ import threading
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import cast
 
 from PIL import Image as PILImage
 from PIL import ImageStat
@@ -105,7 +106,8 @@ def pixel_facts(image_path: Path) -> dict:
         raise LabelError(f"Cannot read image {image_path.name}: {exc}", code="unreadable_image") from None
     # The most common colour among a small palette says more than the mean colour.
     palette = small.quantize(colors=6)
-    counts = sorted(palette.getcolors() or [], reverse=True)
+    # A palette image's colours are (count, palette index) pairs.
+    counts = cast(list[tuple[int, int]], sorted(palette.getcolors() or [], reverse=True))
     colours: list[str] = []
     flat = palette.getpalette() or []
     for count, index in counts:

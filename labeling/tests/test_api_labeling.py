@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from django_celery_results.models import TaskResult
 
-from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory
+from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, LabelFactory, UserFactory
 from labeling.models import LabelingJob
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_label_an_image_answers_202_with_a_status_url(api_as, django_capture_on_commit_callbacks):
     client = api_as("creator")
-    image = ImageFactory()
+    image = ImageFactory(created_by=client.user)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(f"/api/labeling/image/{image.pk}", {"prompt_type": "sd_training"}, format="json")
     assert response.status_code == 202, response.content
@@ -31,7 +32,7 @@ def test_label_an_image_answers_202_with_a_status_url(api_as, django_capture_on_
 
 def test_label_an_album_starts_a_job(api_as):
     client = api_as("creator")
-    album = AlbumFactory()
+    album = AlbumFactory(created_by=client.user)
     AlbumImageFactory(album=album)
     response = client.post(f"/api/labeling/album/{album.pk}", {"force": True}, format="json")
     assert response.status_code == 202, response.content
@@ -49,7 +50,7 @@ def test_label_an_album_starts_a_job(api_as):
 
 def test_album_jobs_list_filter_and_cancel(api_as):
     client = api_as("creator")
-    album = AlbumFactory()
+    album = AlbumFactory(created_by=client.user)
     AlbumImageFactory(album=album)
     job_id = client.post(f"/api/labeling/album/{album.pk}", {}, format="json").json()["job_id"]
     listed = client.get("/api/labeling/jobs", {"album": album.pk}).json()
@@ -73,8 +74,8 @@ def test_album_jobs_list_filter_and_cancel(api_as):
 )
 def test_bad_label_requests_are_400s(api_as, payload, field):
     client = api_as("creator")
-    image = ImageFactory()
-    album = AlbumFactory()
+    image = ImageFactory(created_by=client.user)
+    album = AlbumFactory(created_by=client.user)
     for url in (f"/api/labeling/image/{image.pk}", f"/api/labeling/album/{album.pk}"):
         response = client.post(url, payload, format="json")
         assert response.status_code == 400
@@ -83,10 +84,9 @@ def test_bad_label_requests_are_400s(api_as, payload, field):
 
 
 def test_bad_json_is_a_400(api_as):
-    image = ImageFactory()
-    response = api_as("creator").generic(
-        "POST", f"/api/labeling/image/{image.pk}", "[", content_type="application/json"
-    )
+    client = api_as("creator")
+    image = ImageFactory(created_by=client.user)
+    response = client.generic("POST", f"/api/labeling/image/{image.pk}", "[", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
 
@@ -113,3 +113,35 @@ def test_labeling_job_queries_are_constant(api_as, django_assert_num_queries, ro
         assert len(client.get("/api/labeling/jobs", {"page_size": 50}).json()["results"]) == rows
     with django_assert_num_queries(5):  # session, user, job, the user's permissions (2)
         client.get(f"/api/labeling/jobs/{job.pk}")
+
+
+def test_only_an_images_owner_or_a_curator_may_relabel_it(api_as, client, django_capture_on_commit_callbacks):
+    """Issue 12.4: labeling replaces an image's labels and signs them with the labeler's name, so it
+    is a write to the image: only its owner (who made it, or the creator of an album holding it)
+    or a curator may do it, through the API or the page form, for one image or a whole album."""
+    owner = UserFactory(role="creator")
+    album = AlbumFactory(created_by=owner)
+    image = ImageFactory()
+    AlbumImageFactory(album=album, image=image)
+    label = LabelFactory(image=image, source="local", prompt_type="default", text="owner's tag", created_by=owner)
+
+    other = api_as("creator")
+    client.force_login(other.user)
+    with django_capture_on_commit_callbacks() as callbacks:
+        refused = [
+            other.post(f"/api/labeling/image/{image.pk}", {"force": True}, format="json").status_code,
+            other.post(f"/api/labeling/album/{album.pk}", {"force": True}, format="json").status_code,
+            client.post(reverse("albums:image-label", args=[image.pk]), {"force": "on"}).status_code,
+            client.post(reverse("albums:album-label", args=[album.pk]), {"force": "on"}).status_code,
+        ]
+    assert refused == [403, 403, 403, 403]
+    assert callbacks == [] and not LabelingJob.objects.exists()
+    assert list(image.labels.values_list("pk", "text", "created_by")) == [(label.pk, "owner's tag", owner.pk)]
+
+    owner_client = api_as("creator")
+    owner_client.force_login(owner)
+    assert owner_client.post(f"/api/labeling/image/{image.pk}", {"force": True}, format="json").status_code == 202
+    own_image = ImageFactory(created_by=other.user)  # made by them, in no album
+    assert other.post(f"/api/labeling/image/{own_image.pk}", {}, format="json").status_code == 202
+    curator = api_as("curator")
+    assert curator.post(f"/api/labeling/album/{album.pk}", {"force": True}, format="json").status_code == 202

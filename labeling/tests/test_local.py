@@ -15,7 +15,9 @@ from labeling.backends import labeler_get
 from labeling.backends.local import rating_from_detections
 from labeling.models import Label
 
-SKIMAGE_DATA = Path(importlib.util.find_spec("skimage").submodule_search_locations[0]) / "data"
+_SKIMAGE = importlib.util.find_spec("skimage")
+assert _SKIMAGE is not None and _SKIMAGE.submodule_search_locations, "scikit-image (requirements-dev.txt)"
+SKIMAGE_DATA = Path(_SKIMAGE.submodule_search_locations[0]) / "data"
 
 
 def photo(name: str):

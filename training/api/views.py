@@ -15,10 +15,12 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from albums.models import Album
-from imagineer.permissions import TRAIN, RolePermission, can_view
+from imagineer import permissions as perms
+from imagineer.errors import field_error
+from imagineer.permissions import TRAIN, RolePermission
 from training.api.serializers import TrainingRunDetailSerializer, TrainingRunSerializer, TrainingStartSerializer
 from training.models import TrainingRun
-from training.selectors import training_run_get, training_run_list
+from training.selectors import training_run_detail, training_run_list
 from training.services.datasets import EXPORT_REPEATS, dataset_export_zip
 from training.services.runs import (
     PARAMETER_HELP,
@@ -31,12 +33,14 @@ from training.services.runs import (
 
 
 def _run_or_404(request: Request, pk: int) -> TrainingRun:
-    try:
-        return training_run_get(user=request.user, run_id=pk)
-    except TrainingRun.DoesNotExist:
-        from django.http import Http404
+    """The run, or 404 when it does not exist or is someone else's (its owner and curators only)."""
+    return get_object_or_404(perms.training_runs_visible(request.user, training_run_detail()), pk=pk)
 
-        raise Http404 from None
+
+def _run_to_control(request: Request, pk: int) -> TrainingRun:
+    run = _run_or_404(request, pk)
+    perms.ensure_can_control(request.user, run)
+    return run
 
 
 class TrainingRunListView(generics.GenericAPIView):
@@ -53,7 +57,8 @@ class TrainingRunListView(generics.GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         album = request.query_params.get("album")
-        runs = training_run_list(user=request.user, album_id=int(album) if album and album.isdigit() else None)
+        runs = training_run_list(album_id=int(album) if album and album.isdigit() else None)
+        runs = perms.training_runs_visible(request.user, runs)
         page = self.paginate_queryset(runs)
         return self.get_paginated_response(TrainingRunSerializer(page, many=True).data)
 
@@ -66,10 +71,8 @@ class TrainingRunListView(generics.GenericAPIView):
         serializer = TrainingStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        album = Album.objects.filter(pk=data.pop("album")).first()
+        album = perms.albums_visible(request.user).filter(pk=data.pop("album")).first()
         if album is None:
-            from imagineer.errors import field_error
-
             raise field_error("album", "No such album.")
         run = training_start(
             album=album,
@@ -79,7 +82,7 @@ class TrainingRunListView(generics.GenericAPIView):
             caption_source=data.pop("caption_source", TrainingRun.CaptionSource.AUTO),
             sample_prompts=data.pop("sample_prompts", None),
             params={name: data[name] for name in PARAMETER_NAMES if name in data},
-            created_by=request.user,
+            created_by=perms.acting_user(request.user),
         )
         location = reverse("training-api:run-detail", args=[run.pk], request=request)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED, headers={"Location": location})
@@ -105,7 +108,7 @@ class TrainingRunCancelView(APIView):
         responses={202: TrainingRunSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
-        run = training_cancel(run=_run_or_404(request, pk), user=request.user)
+        run = training_cancel(run=_run_to_control(request, pk))
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -119,7 +122,7 @@ class TrainingRunResumeView(APIView):
         responses={202: TrainingRunSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
-        run = training_resume(run=_run_or_404(request, pk), user=request.user)
+        run = training_resume(run=_run_to_control(request, pk))
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -158,11 +161,7 @@ class DatasetExportView(APIView):
         responses={(200, "application/zip"): OpenApiTypes.BINARY},
     )
     def get(self, request: Request, album_id: int) -> FileResponse:
-        album = get_object_or_404(Album, pk=album_id)
-        if not can_view(request.user, album):
-            from django.core.exceptions import PermissionDenied
-
-            raise PermissionDenied
+        album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
         return dataset_zip_response(
             album=album,
             trigger_word=request.query_params.get("trigger_word") or album.slug.replace("-", "_")[:100],
@@ -173,8 +172,6 @@ class DatasetExportView(APIView):
 
 def dataset_zip_response(*, album: Album, trigger_word: str, caption_source: str, repeats: int | str) -> FileResponse:
     """Build the zip in a spooled temporary file (validated before anything is written)."""
-    from imagineer.errors import field_error
-
     try:
         repeats = int(repeats)
     except (TypeError, ValueError):

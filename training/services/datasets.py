@@ -58,7 +58,7 @@ def caption_with_trigger(trigger_word: str, caption: str) -> str:
 
 def _caption_pick(labels: list[Label], prompt: str, caption_source: str) -> tuple[str, str] | None:
     captions = [label for label in labels if label.label_type == Label.LabelType.CAPTION and label.text.strip()]
-    by_source = {
+    by_source: dict[str, list[Label]] = {
         TrainingRun.CaptionSource.SD_TRAINING: [c for c in captions if c.prompt_type == Label.PromptType.SD_TRAINING],
         TrainingRun.CaptionSource.DEFAULT: [c for c in captions if c.prompt_type != Label.PromptType.SD_TRAINING],
     }
@@ -129,7 +129,8 @@ def dataset_collect(*, album: Album, caption_source: str = TrainingRun.CaptionSo
     for membership in memberships:
         image = membership.image
         title = f"Image {image.pk} ({image})"
-        problem = _image_check(image.file.name, title)
+        relative = image.file.name or ""
+        problem = _image_check(relative, title)
         if problem:
             broken.append(problem)
             continue
@@ -137,7 +138,7 @@ def dataset_collect(*, album: Album, caption_source: str = TrainingRun.CaptionSo
         if picked is None:
             uncaptioned.append(str(image.pk))
             continue
-        items.append(DatasetItem(image_id=image.pk, file=image.file.name, caption=picked[0], caption_source=picked[1]))
+        items.append(DatasetItem(image_id=image.pk, file=relative, caption=picked[0], caption_source=picked[1]))
     problems = list(broken)
     if uncaptioned:
         source = TrainingRun.CaptionSource(caption_source).label.lower()

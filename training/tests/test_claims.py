@@ -42,15 +42,15 @@ def test_a_run_that_keeps_killing_its_worker_fails(run, settings):
     assert training_claim(run_id=run.pk, task_id=run.task_id) == Outcome.SKIPPED
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED and "stopped 3 times" in run.error
-    run = training_resume(run=run, user=run.created_by)
+    run = training_resume(run=run)
     assert (run.status, run.attempts) == (TrainingRun.Status.QUEUED, 0)
 
 
 def test_cancel_flags_a_live_run_and_ends_a_dead_one(run, settings):
     settings.IMAGINEER_TRAINING_HEARTBEAT_STALE = 60
     training_claim(run_id=run.pk, task_id=run.task_id)
-    run = training_cancel(run=run, user=run.created_by)
+    run = training_cancel(run=run)
     assert (run.status, run.cancel_requested) == (TrainingRun.Status.PREPARING, True)
     _age(run, 120)
-    run = training_cancel(run=run, user=run.created_by)
+    run = training_cancel(run=run)
     assert run.status == TrainingRun.Status.CANCELLED

@@ -112,13 +112,16 @@ def test_start_stores_dataset_defaults_and_sample_prompt(album, creator):
     assert run.sample_prompts == ["crdz, solid colour card, colour 0"]
 
 
-def test_viewer_cannot_train(album):
-    from django.core.exceptions import PermissionDenied
+def test_viewer_cannot_train(album, client):
+    from django.urls import reverse
 
     from imagineer.tests.factories import UserFactory
 
-    with pytest.raises(PermissionDenied):
-        _start(album, UserFactory(role="viewer"))
+    client.force_login(UserFactory(role="viewer"))
+    start = {"album": album.pk, "name": "Viewer's", "trigger_word": "crdz"}
+    assert client.post(reverse("training-api:run-list"), start, content_type="application/json").status_code == 403
+    assert client.post(reverse("training:run-start", args=[album.pk]), start).status_code == 403
+    assert not TrainingRun.objects.exists()
 
 
 def test_export_zip_is_kohya_style(album):

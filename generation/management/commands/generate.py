@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from albums.services.files import media_path
 from generation.models import GenerationJob, Lora
 from generation.services.jobs import job_cancel, job_submit
+from generation.services.templates import lora_weight_parse
 from imagineer.errors import ApplicationError
 
 
@@ -48,14 +50,14 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=3600, help="Seconds to wait for the job.")
 
     def handle(self, *args, **options) -> None:
-        loras = []
-        for value in options["lora"]:
-            name, weight = _lora_arg(value)
-            lora = Lora.objects.filter(name=name).first()
-            if lora is None:
-                raise CommandError(f"No LoRA named {name!r} in the library (python manage.py register_loras).")
-            loras.append((lora, weight or lora.default_weight))
+        loras: list[tuple[Lora, Decimal]] = []
         try:
+            for value in options["lora"]:
+                name, weight = _lora_arg(value)
+                lora = Lora.objects.filter(name=name).first()
+                if lora is None:
+                    raise CommandError(f"No LoRA named {name!r} in the library (python manage.py register_loras).")
+                loras.append((lora, lora_weight_parse(weight, field="lora") if weight else lora.default_weight))
             job = job_submit(
                 prompt=options["prompt"],
                 negative_prompt=options["negative_prompt"],
@@ -87,6 +89,8 @@ class Command(BaseCommand):
             raise CommandError(f"Job {job.pk} {job.status}: {job.error or 'no image'}")
         output = Path(options["output"])
         output.parent.mkdir(parents=True, exist_ok=True)
+        if job.result_image is None:
+            raise CommandError(f"Job {job.pk} succeeded without an image.")
         source = media_path(job.result_image.file.name)
         shutil.copyfile(source, output)
         shutil.copyfile(source.with_suffix(".json"), output.with_suffix(".json"))

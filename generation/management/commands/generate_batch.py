@@ -51,6 +51,7 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.fields.items())
             raise CommandError(details or exc.message) from None
+        assert run.album is not None, "run_start makes the run's album first"
         self.stdout.write(f"Run {run.pk} started: {run.total_items} images into album {run.album.name!r}.")
         if not options["wait"]:
             return

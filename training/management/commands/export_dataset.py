@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -33,7 +33,13 @@ class Command(BaseCommand):
         album = album_find(options["album"])
         output = Path(options["output"] or f"{album.slug}-dataset.zip").resolve()
         # The raw stream under the command's stderr: tqdm redraws with \r, OutputWrapper would add newlines.
-        bar = tqdm(total=None, unit="image", desc="Exporting", file=self.stderr._out, disable=options["verbosity"] == 0)
+        bar = tqdm(
+            total=None,
+            unit="image",
+            desc="Exporting",
+            file=cast(TextIO, self.stderr._out),
+            disable=options["verbosity"] == 0,
+        )
 
         def progress(done: int, total: int) -> None:
             bar.total = total

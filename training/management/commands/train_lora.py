@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -79,7 +79,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Training run {run.pk}: {len(run.dataset)} images, {run.max_steps} steps, seed {run.seed}.")
         # The raw stream under the command's stderr: tqdm redraws with \r, OutputWrapper would add newlines.
         bar = tqdm(
-            total=run.max_steps, unit="step", desc=run.name, file=self.stderr._out, disable=options["verbosity"] == 0
+            total=run.max_steps,
+            unit="step",
+            desc=run.name,
+            file=cast(TextIO, self.stderr._out),
+            disable=options["verbosity"] == 0,
         )
         try:
             if options["enqueue"]:
@@ -94,8 +98,10 @@ class Command(BaseCommand):
             bar.close()
         if run.status != TrainingRun.Status.COMPLETED:
             raise CommandError(f"Training run {run.pk} ended {run.status}: {run.error or 'no error recorded'}")
+        lora = run.lora
+        assert lora is not None, "a completed run has registered its LoRA"
         self.stdout.write(
-            self.style.SUCCESS(f"Done: LoRA '{run.lora.name}' ({run.lora.file}), final loss {run.last_loss:.4f}.")
+            self.style.SUCCESS(f"Done: LoRA '{lora.name}' ({lora.file}), final loss {run.last_loss:.4f}.")
         )
 
     def _user(self, username: str | None) -> Any:
