@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from albums.services.files import atomic_write, sha256_file
 from generation.engine.lora_files import LoraFileError, lora_inspect
+from generation.engine.lora_hash import lora_file_hashes
 from generation.models import Lora
 from imagineer.errors import ApplicationError, field_error
 
@@ -65,7 +66,7 @@ def lora_register(
     if not path.is_file():
         raise field_error("file", f"{path.name}: no such file.")
     base, rank, alpha = lora_detect(path)
-    sha256 = sha256_file(path)
+    sha256, a1111_hash = lora_file_hashes(path)
     relative = str(path.relative_to(root))
     existing = Lora.objects.filter(sha256=sha256).first()
     if existing is not None:
@@ -83,6 +84,7 @@ def lora_register(
                 name=name,
                 file=relative,
                 sha256=sha256,
+                a1111_hash=a1111_hash,
                 file_size=path.stat().st_size,
                 base=base,
                 rank=rank,
