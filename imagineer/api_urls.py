@@ -57,8 +57,8 @@ urlpatterns = [
     path("labeling/image/<int:pk>", ImageLabelView.as_view(), name="labeling-image"),
     path("labeling/album/<int:pk>", AlbumLabelView.as_view(), name="labeling-album"),
     path("labeling/tasks/<str:task_id>", TaskStatusView.as_view(), name="labeling-task"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
-    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/swagger-ui", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
+    path("schema/redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     *router.urls,
 ]

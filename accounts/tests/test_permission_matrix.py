@@ -154,9 +154,9 @@ TABLE = [
     C("api/config", "GET", "/api/config", (ANON_API, *SIGNED_IN)),
     C("api/config", "PUT", "/api/config", (ANON_API, 403, 403, 403, 403)),  # superusers only
     C("api/config", "PATCH", "/api/config", (ANON_API, 403, 403, 403, 403)),
-    C("api/schema/", "GET", "/api/schema/", (ANON_API, *SIGNED_IN)),
-    C("api/schema/swagger-ui/", "GET", "/api/schema/swagger-ui/", (ANON_API, *SIGNED_IN)),
-    C("api/schema/redoc/", "GET", "/api/schema/redoc/", (ANON_API, *SIGNED_IN)),
+    C("api/schema", "GET", "/api/schema", (ANON_API, *SIGNED_IN)),
+    C("api/schema/swagger-ui", "GET", "/api/schema/swagger-ui", (ANON_API, *SIGNED_IN)),
+    C("api/schema/redoc", "GET", "/api/schema/redoc", (ANON_API, *SIGNED_IN)),
     C("api/generate", "POST", "/api/generate", (ANON_API, 403, 400, 400, 400)),
     C("api/themes/random", "GET", "/api/themes/random", (ANON_API, *SIGNED_IN)),
     C("api/^albums$", "GET", "/api/albums", (ANON_API, *SIGNED_IN)),
@@ -222,28 +222,31 @@ TABLE = [
     C("api/scrape-jobs", "POST", "/api/scrape-jobs", (ANON_API, 403, 400, 400, 400)),
     C("api/scrape-jobs/<int:pk>", "GET", "/api/scrape-jobs/{scrape}", (ANON_API, 404, 200, 404, 200)),
     C("api/scrape-jobs/<int:pk>/cancel", "POST", "/api/scrape-jobs/{scrape}/cancel", (ANON_API, 403, 200, 404, 200)),
-    C("api/training/runs/", "GET", "/api/training/runs/", (ANON_API, *SIGNED_IN)),
-    C("api/training/runs/", "POST", "/api/training/runs/", (ANON_API, 403, 400, 400, 400)),
-    C("api/training/runs/<int:pk>/", "GET", "/api/training/runs/{training}/", (ANON_API, 404, 200, 404, 200)),
+    C("api/training/runs", "GET", "/api/training/runs", (ANON_API, *SIGNED_IN)),
+    C("api/training/runs", "POST", "/api/training/runs", (ANON_API, 403, 400, 400, 400)),
+    C("api/training/runs/<int:pk>", "GET", "/api/training/runs/{training}", (ANON_API, 404, 200, 404, 200)),
     C(
-        "api/training/runs/<int:pk>/cancel/",
+        "api/training/runs/<int:pk>/cancel",
         "POST",
-        "/api/training/runs/{training}/cancel/",
+        "/api/training/runs/{training}/cancel",
         (ANON_API, 403, 202, 404, 202),
     ),
     C(
-        "api/training/runs/<int:pk>/resume/",
+        "api/training/runs/<int:pk>/resume",
         "POST",
-        "/api/training/runs/{training}/resume/",
+        "/api/training/runs/{training}/resume",
         (ANON_API, 403, 400, 404, 400),
     ),
-    C("api/training/defaults/", "GET", "/api/training/defaults/", (ANON_API, *SIGNED_IN)),
+    C("api/training/defaults", "GET", "/api/training/defaults", (ANON_API, *SIGNED_IN)),
     C(
         "api/training/albums/<int:album_id>/dataset.zip",
         "GET",
         "/api/training/albums/{album}/dataset.zip",
         (ANON_API, 400, 400, 400, 400),
     ),
+    # Any other /api/ URL: a JSON 404 (a trailing slash on a real endpoint: GET redirects, others 404).
+    C("^api/(?P<rest>.*)$", "GET", "/api/no-such-endpoint", (404, 404, 404, 404, 404)),
+    C("^api/(?P<rest>.*)$", "POST", "/api/training/runs/", (404, 404, 404, 404, 404)),
 ]
 
 
