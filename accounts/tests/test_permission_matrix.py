@@ -72,6 +72,7 @@ TABLE = [
     C("themes/random", "GET", "/themes/random?template={template_slug}", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "GET", "/generate/", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "POST", "/generate/", (ANON_PAGE, 403, 400, 400, 400)),
+    C("generate/import", "POST", "/generate/import", (ANON_PAGE, 403, 400, 400, 400)),  # no file sent
     C("runs/active", "GET", "/runs/active", (ANON_PAGE, *SIGNED_IN)),
     C("runs/<int:pk>/", "GET", "/runs/{run}/", (ANON_PAGE, *SIGNED_IN)),
     C("runs/<int:pk>/progress", "GET", "/runs/{run}/progress", (ANON_PAGE, *SIGNED_IN)),
@@ -158,6 +159,7 @@ TABLE = [
     C("api/schema/swagger-ui", "GET", "/api/schema/swagger-ui", (ANON_API, *SIGNED_IN)),
     C("api/schema/redoc", "GET", "/api/schema/redoc", (ANON_API, *SIGNED_IN)),
     C("api/generate", "POST", "/api/generate", (ANON_API, 403, 400, 400, 400)),
+    C("api/generate/import", "POST", "/api/generate/import", (ANON_API, 403, 400, 400, 400)),
     C("api/themes/random", "GET", "/api/themes/random", (ANON_API, *SIGNED_IN)),
     C("api/^albums$", "GET", "/api/albums", (ANON_API, *SIGNED_IN)),
     C("api/^albums/(?P<pk>[^/.]+)$", "GET", "/api/albums/{album}", (ANON_API, *SIGNED_IN)),
