@@ -132,13 +132,18 @@ def recipe_read(data: bytes) -> ForeignRecipe:
     from PIL import Image, UnidentifiedImageError
     from sd_parsers import ParserManager
     from sd_parsers.data import Generators
+    from sd_parsers.extractors import Eagerness
 
     width, height = png_check(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                parsed = ParserManager().parse(image)
+                # Text chunks before the pixels first (where every tool writes them): no decoding.
+                parsed = ParserManager().parse(image, eagerness=Eagerness.FAST)
+            if parsed is None:
+                with Image.open(io.BytesIO(data)) as image:
+                    parsed = ParserManager().parse(image, eagerness=Eagerness.DEFAULT)
     except (OSError, SyntaxError, ValueError, EOFError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise RecipeError(f"The PNG could not be read: {exc}.") from None
     except (KeyError, TypeError, AttributeError, RecursionError) as exc:

@@ -159,7 +159,8 @@ TABLE = [
     C("api/schema/swagger-ui", "GET", "/api/schema/swagger-ui", (ANON_API, *SIGNED_IN)),
     C("api/schema/redoc", "GET", "/api/schema/redoc", (ANON_API, *SIGNED_IN)),
     C("api/generate", "POST", "/api/generate", (ANON_API, 403, 400, 400, 400)),
-    C("api/generate/import", "POST", "/api/generate/import", (ANON_API, 403, 400, 400, 400)),
+    # Multipart only (a PNG upload): the table's JSON body is a 415.
+    C("api/generate/import", "POST", "/api/generate/import", (ANON_API, 403, 415, 415, 415)),
     C("api/themes/random", "GET", "/api/themes/random", (ANON_API, *SIGNED_IN)),
     C("api/^albums$", "GET", "/api/albums", (ANON_API, *SIGNED_IN)),
     C("api/^albums/(?P<pk>[^/.]+)$", "GET", "/api/albums/{album}", (ANON_API, *SIGNED_IN)),
