@@ -112,7 +112,7 @@ def main() -> None:
     os.environ["LORA_ROOT"] = str(work / "media" / "loras")
     os.environ["IMAGINEER_TORCH_THREADS"] = str(args.threads)
     os.environ["IMAGINEER_BATCH_SIZE"] = str(args.batch_size)
-    os.environ.setdefault("IMAGINEER_TINY_MODEL_DIR", str(ROOT / "var" / "models" / "tiny-sd15"))
+    os.environ.setdefault("IMAGINEER_TINY_MODEL_DIR", str(ROOT / "var" / "models" / "tiny-sd15-v2"))
     if args.full_size:
         os.environ["IMAGINEER_MODEL"] = str(work / "sd15-random")
         print("Building a random-weight SD1.5-size model (slow on a CPU)...", flush=True)

@@ -10,7 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
+from generation.engine.schedulers import SCHEDULERS
 from generation.models import (
     GUIDANCE_MAX,
     GUIDANCE_MIN,
@@ -138,9 +140,15 @@ class GenerateForm(forms.Form):
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=SEED_MAX, help_text="Empty: a random seed (always recorded)."
     )
+    scheduler = forms.ChoiceField(
+        label="Sampler",
+        required=False,
+        choices=[(name, f"{spec.sampler_label}, {spec.schedule_type}") for name, spec in SCHEDULERS.items()],
+    )
 
     def __init__(self, *args: Any, loras: list[Lora], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["scheduler"].initial = settings.IMAGINEER_SCHEDULER
         self.lora_fields: list[tuple[str, Lora]] = []
         for lora in loras:
             field_name = f"lora_{lora.pk}"
@@ -150,7 +158,7 @@ class GenerateForm(forms.Form):
 
     @property
     def setting_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in ("width", "height", "steps", "guidance_scale", "seed")]
+        return [self[name] for name in ("width", "height", "steps", "guidance_scale", "seed", "scheduler")]
 
     @property
     def lora_bound_fields(self) -> list[forms.BoundField]:

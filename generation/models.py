@@ -59,6 +59,9 @@ class Lora(models.Model):
     # Path relative to LORA_ROOT.
     file = models.CharField(max_length=500, unique=True)
     sha256 = models.CharField(max_length=64, unique=True)
+    # AUTOMATIC1111's hash of the file (generation.engine.lora_hash); its first 12 hex digits name
+    # the LoRA in a PNG's "Lora hashes" and match imported recipes to the library.
+    a1111_hash = models.CharField(max_length=64, blank=True, db_index=True)
     file_size = models.PositiveBigIntegerField(default=0)
     base = models.CharField(max_length=16, choices=Base.choices, default=Base.UNKNOWN)
     rank = models.PositiveIntegerField(null=True, blank=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import views
+from generation import views, views_import
 
 app_name = "generation"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("runs/<int:pk>/cancel", views.run_cancel_view, name="run-cancel"),
     path("runs/<int:pk>/retry", views.run_retry_view, name="run-retry"),
     path("generate/", views.generate, name="generate"),
+    path("generate/import", views_import.generate_import, name="generate-import"),
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/panel", views.jobs_partial, name="jobs-panel"),
     path("jobs/<int:pk>/cancel", views.job_cancel_view, name="job-cancel"),

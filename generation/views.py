@@ -193,6 +193,7 @@ def generate(request: SignedInRequest) -> HttpResponse:
                     guidance_scale=data["guidance_scale"],
                     seed=data["seed"],
                     loras=form.loras(),
+                    scheduler=data["scheduler"] or None,
                     created_by=request.user,
                 )
             except ApplicationError as exc:

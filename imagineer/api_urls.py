@@ -15,6 +15,7 @@ from albums.api.album_views import (
     LegacyBatchDetailView,
     LegacyBatchListView,
 )
+from generation.api.import_views import RecipeImportView
 from generation.api.views import (
     BatchTemplateViewSet,
     GenerateView,
@@ -49,6 +50,7 @@ urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("config", ConfigView.as_view(), name="config"),
     path("generate", GenerateView.as_view(), name="generate"),
+    path("generate/import", RecipeImportView.as_view(), name="generate-import"),
     path("themes/random", RandomThemeView.as_view(), name="theme-random"),
     path("images/<int:pk>/file", ImageFileView.as_view(), name="image-file"),
     path("images/<int:pk>/thumbnail", ImageThumbnailView.as_view(), name="image-thumbnail"),
@@ -57,8 +59,8 @@ urlpatterns = [
     path("labeling/image/<int:pk>", ImageLabelView.as_view(), name="labeling-image"),
     path("labeling/album/<int:pk>", AlbumLabelView.as_view(), name="labeling-album"),
     path("labeling/tasks/<str:task_id>", TaskStatusView.as_view(), name="labeling-task"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
-    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/swagger-ui", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
+    path("schema/redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     *router.urls,
 ]

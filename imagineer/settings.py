@@ -222,7 +222,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 # A hub repo id, a local diffusers folder or a single .safetensors checkpoint. Empty: the
 # built-in tiny random-weight pipeline under var/ (noise, but every code path runs).
 IMAGINEER_MODEL = _env_str("IMAGINEER_MODEL")
-IMAGINEER_TINY_MODEL_DIR = _env_path("IMAGINEER_TINY_MODEL_DIR", VAR_DIR / "models" / "tiny-sd15")
+IMAGINEER_TINY_MODEL_DIR = _env_path("IMAGINEER_TINY_MODEL_DIR", VAR_DIR / "models" / "tiny-sd15-v2")
 IMAGINEER_SD15_CONFIG_DIR = BASE_DIR / "data" / "sd15-config"
 IMAGINEER_DEVICE = _env_choice("IMAGINEER_DEVICE", "auto", {"auto", "cuda", "mps", "cpu"})
 IMAGINEER_DTYPE = _env_choice("IMAGINEER_DTYPE", "auto", {"auto", "fp16", "bf16", "fp32"})

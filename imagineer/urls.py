@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from imagineer import views
+from imagineer.api_fallback import FALLBACK_NAME, api_unmatched
 
 # admin.site is imagineer.admin.ImagineerAdminSite (imagineer.apps.ImagineerAdminConfig).
 
@@ -15,6 +16,8 @@ urlpatterns = [
     path("training/", include("training.urls")),
     path("api/training/", include("training.api.urls")),
     path("api/", include("albums.api.scrape_urls")),
+    # Last: /api/ URLs no endpoint matched (a trailing slash, a typo) get a JSON answer.
+    re_path(r"^api/(?P<rest>.*)$", api_unmatched, name=FALLBACK_NAME),
 ]
 handler404 = "imagineer.api_views.handler404"
 handler500 = "imagineer.api_views.handler500"

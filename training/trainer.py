@@ -12,9 +12,9 @@ that was never interrupted.
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,14 +26,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, StableDiffusionPipeline
-from diffusers.loaders.lora_base import LORA_ADAPTER_METADATA_KEY
 from diffusers.training_utils import cast_training_params
-from diffusers.utils import convert_state_dict_to_diffusers, convert_unet_state_dict_to_peft
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from PIL import Image as PILImage
 from PIL import ImageOps
 from safetensors.torch import load_file, save_file
+
+from training import kohya
 
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 SAMPLE_STEPS = 20
@@ -80,6 +80,16 @@ class TrainHooks:
     on_phase: Callable[[str], None] = lambda phase: None
     on_step: Callable[[int, float], bool] = lambda step, loss: False
     on_checkpoint: Callable[[Checkpoint], None] = lambda checkpoint: None
+
+
+@dataclass(frozen=True)
+class TrainSession:
+    """What the checkpoints of one training session share (kohya's session metadata)."""
+
+    session_id: int
+    started_at: float
+    precision: str  # "fp16" or "no", as kohya's ss_mixed_precision
+    dataset: dict[str, str]
 
 
 @dataclass
@@ -161,46 +171,81 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
         raise
 
 
-def lora_state_dict(unet: Any) -> dict[str, torch.Tensor]:
-    """The adapter weights in the layout ``load_lora_weights`` reads (``unet.`` prefixed)."""
-    state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    return {f"unet.{name}": tensor.to(torch.float32) for name, tensor in state.items()}
+def lora_state_dict(unet: Any, alpha: float) -> dict[str, torch.Tensor]:
+    """The adapter weights in kohya's layout (``lora_unet_*`` + ``.alpha``), float32."""
+    return kohya.peft_to_kohya(get_peft_model_state_dict(unet), alpha=alpha)
 
 
-def checkpoint_metadata(
-    config: TrainConfig, lora_config: LoraConfig, *, step: int, started_at: float
-) -> dict[str, str]:
-    adapter = {
-        f"unet.{key}": (sorted(value) if isinstance(value, set) else value)
-        for key, value in lora_config.to_dict().items()
-    }
-    metadata = {
-        "format": "pt",
-        # diffusers reads r / lora_alpha from here, so alpha != rank survives the round trip.
-        LORA_ADAPTER_METADATA_KEY: json.dumps(adapter, sort_keys=True, default=str),
-        "ss_network_module": "networks.lora",
-        "ss_network_dim": str(config.rank),
-        "ss_network_alpha": str(config.alpha),
-        "ss_network_dropout": str(config.dropout),
-        "ss_learning_rate": str(config.learning_rate),
-        "ss_unet_lr": str(config.learning_rate),
-        "ss_text_encoder_lr": "0",
-        "ss_max_train_steps": str(config.max_steps),
-        "ss_steps": str(step),
-        "ss_resolution": f"({config.resolution}, {config.resolution})",
-        "ss_batch_size_per_device": str(config.batch_size),
-        "ss_gradient_accumulation_steps": str(config.gradient_accumulation),
-        "ss_seed": str(config.seed),
-        "ss_mixed_precision": "fp16" if config.mixed_precision else "no",
-        "ss_optimizer": "torch.optim.AdamW",
+def checkpoint_metadata(config: TrainConfig, session: TrainSession, *, step: int) -> dict[str, str]:
+    """The metadata sd-scripts' train_network.py writes for a LoRA, every value a string."""
+    batches_per_epoch, num_epochs = kohya.epochs(
+        images=int(session.dataset["ss_num_train_images"]),
+        batch_size=config.batch_size,
+        gradient_accumulation=config.gradient_accumulation,
+        max_steps=config.max_steps,
+    )
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / config.gradient_accumulation))
+    metadata: dict[str, Any] = {
+        "ss_session_id": session.session_id,
+        "ss_training_started_at": session.started_at,
+        "ss_learning_rate": config.learning_rate,
+        "ss_text_encoder_lr": 0.0,
+        "ss_unet_lr": config.learning_rate,
+        "ss_num_reg_images": 0,
+        "ss_num_batches_per_epoch": batches_per_epoch,
+        "ss_num_epochs": num_epochs,
+        "ss_gradient_checkpointing": False,
+        "ss_gradient_accumulation_steps": config.gradient_accumulation,
+        "ss_max_train_steps": config.max_steps,
+        "ss_lr_warmup_steps": 0,
         "ss_lr_scheduler": "constant",
-        "ss_enable_bucket": "True",
-        "ss_training_started_at": str(int(started_at)),
-        "ss_training_finished_at": str(int(time.time())),
-        "ss_v2": "False",
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": config.rank,
+        "ss_network_alpha": float(config.alpha),
+        "ss_network_dropout": float(config.dropout),
+        "ss_mixed_precision": session.precision,
+        "ss_full_fp16": False,
+        "ss_v2": False,
         "ss_base_model_version": "sd_v1",
-        "ss_network_args": json.dumps({"target_modules": TARGET_MODULES}),
+        # No CLIP layers skipped (kohya's None); captions are truncated at CLIP's 75 tokens.
+        "ss_clip_skip": None,
+        "ss_max_token_length": None,
+        "ss_cache_latents": True,
+        "ss_seed": config.seed,
+        "ss_lowram": False,
+        "ss_noise_offset": None,
+        "ss_zero_terminal_snr": False,
+        "ss_optimizer": "torch.optim.adamw.AdamW(weight_decay=0.01)",
+        "ss_max_grad_norm": GRADIENT_CLIP,
+        "ss_caption_dropout_rate": 0.0,
+        "ss_caption_dropout_every_n_epochs": 0,
+        "ss_caption_tag_dropout_rate": 0.0,
+        "ss_prior_loss_weight": 1.0,
+        "ss_min_snr_gamma": None,
+        "ss_loss_type": "l2",
+        "ss_batch_size_per_device": config.batch_size,
+        "ss_total_batch_size": config.batch_size * config.gradient_accumulation,
+        "ss_resolution": (config.resolution, config.resolution),
+        "ss_color_aug": False,
+        "ss_flip_aug": False,
+        "ss_random_crop": False,
+        "ss_shuffle_caption": False,
+        "ss_enable_bucket": True,
+        "ss_bucket_no_upscale": False,
+        "ss_keep_tokens": 0,
+        "ss_reg_dataset_dirs": "{}",
+        "ss_network_args": {"target_modules": ",".join(TARGET_MODULES)},
+        "ss_steps": step,
+        "ss_epoch": min(num_epochs, max(1, math.ceil(step / steps_per_epoch))),
+        "ss_training_finished_at": time.time(),
+        **session.dataset,
+        **kohya.modelspec_metadata(
+            title=config.metadata.get("ss_output_name", "LoRA"),
+            resolution=config.resolution,
+            started_at=session.started_at,
+        ),
     }
+    metadata = kohya.as_strings(metadata)
     metadata.update(config.metadata)
     return metadata
 
@@ -251,7 +296,6 @@ def lora_train(
     device = device or device_pick()
     use_amp = config.mixed_precision and device.type == "cuda"
     weight_dtype = torch.float16 if use_amp else torch.float32
-    started_at = time.time()
 
     unet, vae, text_encoder, tokenizer = pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.tokenizer
     for module in (unet, vae, text_encoder):
@@ -262,7 +306,10 @@ def lora_train(
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
 
     hooks.on_phase("preparing")
-    latents, embeddings, bucket_of = _dataset_encode(items, config, vae, text_encoder, tokenizer, device, weight_dtype)
+    latents, embeddings, bucket_of, sizes = _dataset_encode(
+        items, config, vae, text_encoder, tokenizer, device, weight_dtype
+    )
+    session = _session(config, sizes, bucket_of, precision="fp16" if use_amp else "no")
 
     lora_config = LoraConfig(
         r=config.rank,
@@ -279,10 +326,8 @@ def lora_train(
         optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=1e-2)
         last_checkpoint = None
         if resume_from is not None:
-            state = convert_unet_state_dict_to_peft(
-                {name.removeprefix("unet."): tensor for name, tensor in load_file(resume_from).items()}
-            )
-            set_peft_model_state_dict(unet, state)
+            modules = [name for name, _module in unet.named_modules()]
+            set_peft_model_state_dict(unet, kohya.kohya_to_peft(load_file(resume_from), modules))
             if optimizer_state_path(resume_from).exists():
                 _optimizer_restore(optimizer, optimizer_state_path(resume_from))
             last_checkpoint = Checkpoint(step=resume_step, path=resume_from, samples=[])
@@ -334,7 +379,7 @@ def lora_train(
             if step % config.save_every == 0 or step == config.max_steps or stopped:
                 # A cancelled run saves where it stopped (without samples) so resume loses nothing.
                 last_checkpoint = _checkpoint_save(
-                    pipeline, optimizer, lora_config, config, step, started_at, device, with_samples=not stopped
+                    pipeline, optimizer, config, session, step, device, with_samples=not stopped
                 )
                 hooks.on_checkpoint(last_checkpoint)
                 unet.train()
@@ -342,6 +387,26 @@ def lora_train(
     finally:
         unet.delete_adapters(["default"])
         unet.eval()
+
+
+def _session(
+    config: TrainConfig, sizes: list[tuple[int, int]], bucket_of: list[tuple[int, int]], *, precision: str
+) -> TrainSession:
+    """kohya's per-session metadata: a random session id, the start time, the dataset's buckets."""
+    buckets = [size for bucket in bucket_of for size in bucket]
+    return TrainSession(
+        session_id=random.SystemRandom().randint(0, 2**32),
+        started_at=time.time(),
+        precision=precision,
+        dataset=kohya.as_strings(
+            {
+                "ss_num_train_images": len(sizes),
+                "ss_min_bucket_reso": min(buckets),
+                "ss_max_bucket_reso": max(buckets),
+                "ss_bucket_info": kohya.bucket_info(sizes, bucket_of),
+            }
+        ),
+    )
 
 
 def _dataset_encode(
@@ -352,10 +417,10 @@ def _dataset_encode(
     tokenizer: Any,
     device: torch.device,
     dtype: torch.dtype,
-) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple[int, int]]]:
-    """VAE latent distributions (mean, std) and text embeddings, computed once per image."""
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple[int, int]], list[tuple[int, int]]]:
+    """VAE latent distributions (mean, std) and text embeddings, computed once per image; buckets, sizes."""
     buckets = buckets_make(config.resolution)
-    latents, embeddings, bucket_of = [], [], []
+    latents, embeddings, bucket_of, sizes = [], [], [], []
     scaling = vae.config.scaling_factor
     with torch.no_grad():
         for item in items:
@@ -373,7 +438,8 @@ def _dataset_encode(
             ).input_ids.to(device)
             embeddings.append(text_encoder(tokens)[0][0])
             bucket_of.append(bucket)
-    return latents, embeddings, bucket_of
+            sizes.append((image.width, image.height))
+    return latents, embeddings, bucket_of, sizes
 
 
 def _micro_step(
@@ -416,17 +482,18 @@ def _micro_step(
 def _checkpoint_save(
     pipeline: StableDiffusionPipeline,
     optimizer: torch.optim.Optimizer,
-    lora_config: LoraConfig,
     config: TrainConfig,
+    session: TrainSession,
     step: int,
-    started_at: float,
     device: torch.device,
     *,
     with_samples: bool,
 ) -> Checkpoint:
     path = config.output_dir / f"step-{step:06d}.safetensors"
-    metadata = checkpoint_metadata(config, lora_config, step=step, started_at=started_at)
-    _atomic_save(lora_state_dict(pipeline.unet), path, metadata)
+    metadata = checkpoint_metadata(config, session, step=step)
+    tensors = lora_state_dict(pipeline.unet, config.alpha)
+    metadata["sshs_model_hash"], metadata["sshs_legacy_hash"] = kohya.safetensors_hashes(tensors, metadata)
+    _atomic_save(tensors, path, metadata)
     tensors, optimizer_metadata = _optimizer_tensors(optimizer)
     _atomic_save(tensors, optimizer_state_path(path), optimizer_metadata)
     samples = _samples_render(pipeline, config, step, device) if with_samples else []

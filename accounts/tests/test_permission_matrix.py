@@ -83,6 +83,7 @@ TABLE = [
     C("themes/random", "GET", "/themes/random?template={template_slug}", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "GET", "/generate/", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "POST", "/generate/", (ANON_PAGE, 403, 400, 400, 400)),
+    C("generate/import", "POST", "/generate/import", (ANON_PAGE, 403, 400, 400, 400)),  # no file sent
     C("runs/active", "GET", "/runs/active", (ANON_PAGE, *SIGNED_IN)),
     C("runs/<int:pk>/", "GET", "/runs/{run}/", (ANON_PAGE, *SIGNED_IN)),
     C("runs/<int:pk>/progress", "GET", "/runs/{run}/progress", (ANON_PAGE, *SIGNED_IN)),
@@ -165,9 +166,9 @@ TABLE = [
     C("api/config", "GET", "/api/config", (ANON_API, *SIGNED_IN)),
     C("api/config", "PUT", "/api/config", (ANON_API, 403, 403, 403, 403)),  # superusers only
     C("api/config", "PATCH", "/api/config", (ANON_API, 403, 403, 403, 403)),
-    C("api/schema/", "GET", "/api/schema/", (ANON_API, *SIGNED_IN)),
-    C("api/schema/swagger-ui/", "GET", "/api/schema/swagger-ui/", (ANON_API, *SIGNED_IN)),
-    C("api/schema/redoc/", "GET", "/api/schema/redoc/", (ANON_API, *SIGNED_IN)),
+    C("api/schema", "GET", "/api/schema", (ANON_API, *SIGNED_IN)),
+    C("api/schema/swagger-ui", "GET", "/api/schema/swagger-ui", (ANON_API, *SIGNED_IN)),
+    C("api/schema/redoc", "GET", "/api/schema/redoc", (ANON_API, *SIGNED_IN)),
     C("api/generate", "POST", "/api/generate", (ANON_API, 403, 400, 400, 400)),
     # A generated image may be put into an album: only one its user may change.
     C(
@@ -178,6 +179,8 @@ TABLE = [
         {"prompt": "a card", "width": 64, "height": 64, "steps": 2, "album": "{album}"},
         note="into an album",
     ),
+    # Multipart only (a PNG upload): the table's JSON body is a 415.
+    C("api/generate/import", "POST", "/api/generate/import", (ANON_API, 403, 415, 415, 415)),
     C("api/themes/random", "GET", "/api/themes/random", (ANON_API, *SIGNED_IN)),
     C("api/^albums$", "GET", "/api/albums", (ANON_API, *SIGNED_IN)),
     C("api/^albums/(?P<pk>[^/.]+)$", "GET", "/api/albums/{album}", (ANON_API, *SIGNED_IN)),
@@ -259,28 +262,31 @@ TABLE = [
     ),
     C("api/scrape-jobs/<int:pk>", "GET", "/api/scrape-jobs/{scrape}", (ANON_API, 404, 200, 404, 200)),
     C("api/scrape-jobs/<int:pk>/cancel", "POST", "/api/scrape-jobs/{scrape}/cancel", (ANON_API, 403, 200, 404, 200)),
-    C("api/training/runs/", "GET", "/api/training/runs/", (ANON_API, *SIGNED_IN)),
-    C("api/training/runs/", "POST", "/api/training/runs/", (ANON_API, 403, 400, 400, 400)),
-    C("api/training/runs/<int:pk>/", "GET", "/api/training/runs/{training}/", (ANON_API, 404, 200, 404, 200)),
+    C("api/training/runs", "GET", "/api/training/runs", (ANON_API, *SIGNED_IN)),
+    C("api/training/runs", "POST", "/api/training/runs", (ANON_API, 403, 400, 400, 400)),
+    C("api/training/runs/<int:pk>", "GET", "/api/training/runs/{training}", (ANON_API, 404, 200, 404, 200)),
     C(
-        "api/training/runs/<int:pk>/cancel/",
+        "api/training/runs/<int:pk>/cancel",
         "POST",
-        "/api/training/runs/{training}/cancel/",
+        "/api/training/runs/{training}/cancel",
         (ANON_API, 403, 202, 404, 202),
     ),
     C(
-        "api/training/runs/<int:pk>/resume/",
+        "api/training/runs/<int:pk>/resume",
         "POST",
-        "/api/training/runs/{training}/resume/",
+        "/api/training/runs/{training}/resume",
         (ANON_API, 403, 400, 404, 400),
     ),
-    C("api/training/defaults/", "GET", "/api/training/defaults/", (ANON_API, *SIGNED_IN)),
+    C("api/training/defaults", "GET", "/api/training/defaults", (ANON_API, *SIGNED_IN)),
     C(
         "api/training/albums/<int:album_id>/dataset.zip",
         "GET",
         "/api/training/albums/{album}/dataset.zip",
         (ANON_API, 400, 400, 400, 400),
     ),
+    # Any other /api/ URL: a JSON 404 (a trailing slash on a real endpoint: GET redirects, others 404).
+    C("^api/(?P<rest>.*)$", "GET", "/api/no-such-endpoint", (404, 404, 404, 404, 404)),
+    C("^api/(?P<rest>.*)$", "POST", "/api/training/runs/", (404, 404, 404, 404, 404)),
 ]
 
 

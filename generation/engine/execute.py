@@ -19,7 +19,6 @@ from django.utils.text import slugify
 from PIL import PngImagePlugin
 
 from albums.services.files import atomic_write, media_path
-from generation.engine.png import parameters_build
 from generation.engine.runtime import (
     BatchSettings,
     Engine,
@@ -31,6 +30,7 @@ from generation.engine.runtime import (
     library_versions,
 )
 from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+from generation.infotext import recipe_infotext
 from generation.models import EngineWorker, GenerationJob, Lora
 from generation.services import jobs as job_services
 from generation.services.runs import run_mark_running, run_refresh
@@ -120,26 +120,6 @@ def _recipe(job: GenerationJob, engine: Engine, generated, refs: Sequence[LoraRe
     }
 
 
-def _parameters(job: GenerationJob, recipe: dict) -> str:
-    loras = recipe["loras"]
-    return parameters_build(
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        fields={
-            "Steps": job.steps,
-            "Sampler": recipe["sampler"],
-            "CFG scale": job.guidance_scale,
-            "Seed": job.seed,
-            "Size": f"{job.width}x{job.height}",
-            "Model hash": recipe["model"]["sha256"][:10],
-            "Model": recipe["model"]["id"],
-            "Lora hashes": ", ".join(f"{lora['name']}: {lora['sha256'][:12]}" for lora in loras),
-            "Lora weights": ", ".join(f"{lora['name']}: {lora['weight']:g}" for lora in loras),
-            "Version": f"imagineer, diffusers {recipe['libraries']['diffusers']}",
-        },
-    )
-
-
 def _store(job: GenerationJob, engine: Engine, generated, refs: Sequence[LoraRef]) -> None:
     import hashlib
 
@@ -147,7 +127,7 @@ def _store(job: GenerationJob, engine: Engine, generated, refs: Sequence[LoraRef
     name = _output_name(job)
     path = media_path(name)
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", _parameters(job, recipe))
+    info.add_text("parameters", recipe_infotext(recipe))
     buffer = io.BytesIO()
     generated.image.save(buffer, format="PNG", pnginfo=info)
     data = buffer.getvalue()

@@ -13,9 +13,12 @@ from pathlib import Path
 
 from django.conf import settings
 
-from generation.engine.lora_files import BASE_BY_CROSS_ATTENTION, BASE_LABELS
+from generation.engine.lora_files import BASE_BY_CROSS_ATTENTION, BASE_LABELS, LoraFileError, safetensors_header
 
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}
+# Tensors only an SDXL single-file checkpoint has: its second text encoder (OpenCLIP bigG) and
+# the added size/crop conditioning of its UNet.
+_SDXL_CHECKPOINT_MARKERS = ("conditioner.embedders.1.", "model.diffusion_model.label_emb.")
 NOISE_NOTE = "The built-in tiny model has random weights: it makes noise, not pictures. Set IMAGINEER_MODEL."
 
 
@@ -65,6 +68,12 @@ def model_source(model: str | None = None) -> ModelSource:
     if path.suffix.lower() == ".safetensors":
         if not path.is_file():
             raise ModelSourceError(f"IMAGINEER_MODEL={raw}: no such file.")
+        stat = path.stat()
+        if _single_file_is_sdxl(str(path.resolve()), stat.st_mtime_ns, stat.st_size):
+            raise ModelSourceError(
+                f"IMAGINEER_MODEL={raw} is an SDXL checkpoint. Imagineer generates with Stable Diffusion 1.x "
+                "(SD1.5 config, 768-wide text embeddings, SD1.5 LoRAs); set IMAGINEER_MODEL to an SD 1.x checkpoint."
+            )
         return ModelSource(kind="single_file", location=str(path.resolve()), model_id=path.stem)
     if path.is_dir():
         if not (path / "model_index.json").exists():
@@ -73,6 +82,16 @@ def model_source(model: str | None = None) -> ModelSource:
     if raw.startswith(("/", ".", "~")):
         raise ModelSourceError(f"IMAGINEER_MODEL={raw}: no such file or folder.")
     return ModelSource(kind="hub", location=raw, model_id=raw)
+
+
+@lru_cache(maxsize=8)
+def _single_file_is_sdxl(path: str, mtime_ns: int, size: int) -> bool:
+    """From the tensor names in the header alone (no weights read); cached per file version."""
+    try:
+        tensors, _metadata = safetensors_header(Path(path))
+    except LoraFileError as exc:
+        raise ModelSourceError(f"IMAGINEER_MODEL={path}: {exc}") from None
+    return any(name.startswith(_SDXL_CHECKPOINT_MARKERS) for name in tensors)
 
 
 @lru_cache(maxsize=8)

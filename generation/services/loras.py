@@ -8,7 +8,9 @@ architecture, rank and alpha come from the tensor names and shapes in the file's
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from django.utils.text import slugify
 
 from albums.services.files import atomic_write, sha256_file
 from generation.engine.lora_files import LoraFileError, lora_inspect
+from generation.engine.lora_hash import lora_file_hashes
 from generation.models import Lora
 from imagineer.errors import ApplicationError, field_error
 
@@ -66,7 +69,7 @@ def lora_register(
     if not path.is_file():
         raise field_error("file", f"{path.name}: no such file.")
     base, rank, alpha = lora_detect(path)
-    sha256 = sha256_file(path)
+    sha256, a1111_hash = lora_file_hashes(path)
     relative = str(path.relative_to(root))
     existing = Lora.objects.filter(sha256=sha256).first()
     if existing is not None:
@@ -84,6 +87,7 @@ def lora_register(
                 name=name,
                 file=relative,
                 sha256=sha256,
+                a1111_hash=a1111_hash,
                 file_size=path.stat().st_size,
                 base=base,
                 rank=rank,
@@ -130,37 +134,57 @@ def lora_upload(*, uploaded_file: Any, name: str | None = None, created_by: User
         raise
 
 
-def lora_scan(*, directory: Path | None = None) -> tuple[list[Lora], list[str]]:
+@dataclass
+class ScanResult:
+    registered: list[Lora] = field(default_factory=list)
+    # Files already in the library (same content): nothing wrong with them.
+    skipped: list[str] = field(default_factory=list)
+    # Files that cannot be registered (pickles, not safetensors, not a LoRA), each with why.
+    broken: list[str] = field(default_factory=list)
+
+
+def lora_scan(*, directory: Path | None = None, progress: Callable[[int, int], None] | None = None) -> ScanResult:
     """Register every unregistered .safetensors under ``directory`` (default LORA_ROOT).
 
-    Returns (registered, problems); a bad file is reported and skipped, not fatal.
+    A bad file is reported and skipped, not fatal; ``progress(done, total)`` follows the files.
+    Library entries without an A1111 hash (registered before it was kept) get one.
     """
     root = lora_root()
     directory = Path(directory or root).resolve()
     known_files = set(Lora.objects.values_list("file", flat=True))
     known_hashes = set(Lora.objects.values_list("sha256", flat=True))
-    registered, problems = [], []
-    for path in sorted(directory.rglob("*")):
-        if not path.is_file() or path.name.startswith("."):
-            continue
+    result = ScanResult()
+    paths = [path for path in sorted(directory.rglob("*")) if path.is_file() and not path.name.startswith(".")]
+    for done, path in enumerate(paths, start=1):
+        if progress is not None:
+            progress(done - 1, len(paths))
         if path.suffix.lower() != ".safetensors":
             if path.suffix.lower() in {".ckpt", ".pt", ".pth", ".bin", ".pkl"}:
-                problems.append(f"{path.name}: skipped, pickle files are refused (convert to .safetensors).")
+                result.broken.append(f"{path.name}: pickle files are refused (convert to .safetensors).")
             continue
-        if path.is_relative_to(root) and str(path.relative_to(root)) in known_files:
+        relative = str(path.relative_to(root)) if path.is_relative_to(root) else None
+        if relative in known_files:
+            _a1111_hash_fill(relative, path)
             continue
         if sha256_file(path) in known_hashes:
-            problems.append(f"{path.name}: skipped, the same file is already registered.")
+            result.skipped.append(f"{path.name}: the same file is already registered.")
             continue
         name, counter = path.stem, 2
         while Lora.objects.filter(name=name).exists():
             name = f"{path.stem}-{counter}"
             counter += 1
         try:
-            registered.append(lora_register(path=path, name=name, source=Lora.Source.SCAN))
+            result.registered.append(lora_register(path=path, name=name, source=Lora.Source.SCAN))
         except ApplicationError as exc:
-            problems.append(f"{path.name}: {exc.message}")
-    return registered, problems
+            result.broken.append(f"{path.name}: {exc.message}")
+    if progress is not None:
+        progress(len(paths), len(paths))
+    return result
+
+
+def _a1111_hash_fill(relative: str, path: Path) -> None:
+    if Lora.objects.filter(file=relative, a1111_hash="").exists():
+        Lora.objects.filter(file=relative).update(a1111_hash=lora_file_hashes(path)[1])
 
 
 @transaction.atomic

@@ -185,3 +185,40 @@ def test_generate_the_zodiac_set_and_browse_it(page, live_server, celery_worker)
     page.goto(f"{base}/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, "home-phone")
+
+
+def test_dropping_a_png_on_the_generate_page_fills_the_form(page, live_server):
+    import base64
+
+    from generation.tests import recipe_pngs
+
+    user = UserFactory(role="creator")
+    sign_in(page, live_server.url, user.username)
+    page.goto(f"{live_server.url}/generate/")
+    png = base64.b64encode(recipe_pngs.novelai_png()).decode()
+    # What a browser does when a file is dragged in from the desktop and let go over the page.
+    page.evaluate(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "queen.png", { type: "image/png" }));
+            const target = document.querySelector("h1");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                target.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            }
+        }""",
+        png,
+    )
+    page.wait_for_url(f"{live_server.url}/generate/import")
+    assert "Read a recipe made by NovelAI" in page.inner_text("#recipe-imported")
+    assert page.input_value("#id_prompt") == "a playing card, queen of hearts"
+    assert page.input_value("#id_negative_prompt") == "lowres, bad anatomy"
+    assert (page.input_value("#id_width"), page.input_value("#id_height")) == ("512", "768")
+    assert (page.input_value("#id_steps"), page.input_value("#id_seed")) == ("28", "1234")
+    assert page.input_value("#id_scheduler") == "euler-a"
+    shot(page, "generate-recipe-import")
+
+    # A file that is not a PNG: the page says why, next to the import form.
+    page.set_input_files("#recipe-file", files=[{"name": "x.png", "mimeType": "image/png", "buffer": b"not a png"}])
+    page.wait_for_selector("#recipe-import-error")
+    assert "not a PNG file" in page.inner_text("#recipe-import-error")

@@ -9,7 +9,7 @@ from PIL import Image as PILImage
 
 from albums.models import AlbumImage, Image
 from albums.services.files import media_path
-from generation.engine.png import parameters_parse
+from generation.engine.png import infotext_parse
 from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob
 from generation.selectors import engine_status, run_progress
 from generation.services.builtin import builtin_templates_load
@@ -54,7 +54,7 @@ def test_zodiac_template_end_to_end(celery_worker):
         assert path.name.startswith(f"{job.row_index + 1:02d}-{row['sign'].lower()}")
         with PILImage.open(path) as png:
             assert png.size == (64, 64)
-            params = parameters_parse(png.text["parameters"])
+            params = infotext_parse(png.text["parameters"])
         assert params["prompt"] == job.prompt and row["sign"] in job.prompt and "art deco gold" in job.prompt
         assert params["negative_prompt"] == job.negative_prompt
         fields = params["fields"]
@@ -158,9 +158,12 @@ def test_generate_commands_single_job_with_lora_and_batch_wait(celery_worker, se
         "--steps", "2", "--seed", "42", "--output", str(output), "--timeout", "120",
     )  # fmt: skip
     with PILImage.open(output) as png:
-        fields = parameters_parse(png.text["parameters"])["fields"]
+        params = infotext_parse(png.text["parameters"])
+    fields = params["fields"]
+    assert params["prompt"] == "a castle <lora:cards:0.7>"
     lora = Lora.objects.get(name="cards")
-    assert fields["Seed"] == "42" and fields["Lora hashes"] == f"cards: {lora.sha256[:12]}"
+    assert fields["Seed"] == "42" and fields["Lora hashes"] == f"cards: {lora.a1111_hash[:12]}"
+    assert lora.a1111_hash and lora.a1111_hash != lora.sha256
     sidecar = json.loads(output.with_suffix(".json").read_text())
     assert sidecar["loras"] == [{"name": "cards", "sha256": lora.sha256, "weight": 0.7}]
 

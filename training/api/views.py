@@ -21,7 +21,7 @@ from imagineer.permissions import TRAIN, RolePermission
 from training.api.serializers import TrainingRunDetailSerializer, TrainingRunSerializer, TrainingStartSerializer
 from training.models import TrainingRun
 from training.selectors import training_run_detail, training_run_list
-from training.services.datasets import EXPORT_REPEATS, dataset_export_zip
+from training.services.datasets import EXPORT_REPEATS, dataset_export_zip, trigger_word_default
 from training.services.runs import (
     PARAMETER_HELP,
     PARAMETER_NAMES,
@@ -164,7 +164,7 @@ class DatasetExportView(APIView):
         album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
         return dataset_zip_response(
             album=album,
-            trigger_word=request.query_params.get("trigger_word") or album.slug.replace("-", "_")[:100],
+            trigger_word=request.query_params.get("trigger_word") or trigger_word_default(album),
             caption_source=request.query_params.get("caption_source") or TrainingRun.CaptionSource.AUTO,
             repeats=request.query_params.get("repeats") or EXPORT_REPEATS,
         )

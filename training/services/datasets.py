@@ -2,11 +2,17 @@
 
 Captions come from, in order: the image's SD-training caption label, its default caption
 label, then the prompt it was generated from (``TrainingRun.CaptionSource.AUTO``); a run may
-also insist on one source. The same dataset exports as a kohya-style folder in a zip.
+also insist on one source. The offline labeler's captions are never used: they describe pixel
+statistics, not the picture. The same dataset exports as a kohya DreamBooth folder in a zip,
+with a kohya dataset config (``dataset.toml``) that names the ``.txt`` captions (kohya's
+default caption extension is ``.caption``); images kohya or OneTrainer would skip (anything
+but PNG, JPEG and WebP) are converted to PNG.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import zipfile
 from collections import Counter
@@ -17,11 +23,12 @@ from typing import IO
 from django.conf import settings
 from django.db.models import Prefetch
 from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
+from PIL import ImageOps, UnidentifiedImageError
 
 from albums.models import Album, AlbumImage
 from albums.services.files import media_path
 from imagineer.errors import ApplicationError, field_error
+from labeling.backends.local import NAME as OFFLINE_LABELER
 from labeling.models import Label
 from training.models import TrainingRun
 
@@ -32,6 +39,10 @@ EXPORT_REPEATS = 10
 # tone mapping we would have to invent).
 CONVERTIBLE_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr"})
 TRIGGER_PATTERN = re.compile(r"^[\w][\w \-.]{0,99}$")
+# What kohya's sd-scripts and OneTrainer read, by Pillow format name -> the file extension we write.
+TRAINER_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+EXPORT_RESOLUTION = 512
+DATASET_CONFIG = "dataset.toml"
 
 
 @dataclass(frozen=True)
@@ -52,12 +63,21 @@ def trigger_word_validate(trigger_word: str) -> str:
     return trigger_word
 
 
+def trigger_word_default(album: Album) -> str:
+    """A trigger word from the album when none is given (its slug, '-' as '_')."""
+    return album.slug.replace("-", "_")[:100]
+
+
 def caption_with_trigger(trigger_word: str, caption: str) -> str:
     return f"{trigger_word}, {caption}" if caption else trigger_word
 
 
 def _caption_pick(labels: list[Label], prompt: str, caption_source: str) -> tuple[str, str] | None:
-    captions = [label for label in labels if label.label_type == Label.LabelType.CAPTION and label.text.strip()]
+    captions = [
+        label
+        for label in labels
+        if label.label_type == Label.LabelType.CAPTION and label.text.strip() and label.source != OFFLINE_LABELER
+    ]
     by_source: dict[str, list[Label]] = {
         TrainingRun.CaptionSource.SD_TRAINING: [c for c in captions if c.prompt_type == Label.PromptType.SD_TRAINING],
         TrainingRun.CaptionSource.DEFAULT: [c for c in captions if c.prompt_type != Label.PromptType.SD_TRAINING],
@@ -168,6 +188,41 @@ def kohya_folder_name(trigger_word: str, repeats: int = EXPORT_REPEATS) -> str:
     return f"{repeats}_{trigger_word}"
 
 
+def dataset_config_toml(*, folder: str, trigger_word: str, repeats: int, resolution: int) -> str:
+    """kohya sd-scripts' dataset config (``--dataset_config``) for the exported folder."""
+    return (
+        "# kohya sd-scripts dataset config: train_network.py --dataset_config dataset.toml ...\n"
+        "# Run it from the folder this zip was unpacked into (image_dir is relative to it).\n"
+        "[general]\n"
+        "enable_bucket = true\n"
+        'caption_extension = ".txt"\n'
+        "\n"
+        "[[datasets]]\n"
+        f"resolution = {resolution}\n"
+        "batch_size = 1\n"
+        "\n"
+        "  [[datasets.subsets]]\n"
+        f"  image_dir = {json.dumps(folder)}\n"
+        f"  num_repeats = {repeats}\n"
+        f"  class_tokens = {json.dumps(trigger_word)}\n"
+    )
+
+
+def _image_for_trainers(path: Path) -> tuple[str, bytes | None]:
+    """(extension, None) for a file kohya and OneTrainer read as is; (".png", PNG bytes) for any other."""
+    with PILImage.open(path) as image:
+        if image.format in TRAINER_FORMATS:
+            return TRAINER_FORMATS[image.format], None
+        # The first frame of an animation, upright, without palette or 16-bit modes.
+        image.seek(0)
+        frame = ImageOps.exif_transpose(image)
+        has_alpha = frame.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in frame.info
+        frame = frame.convert("RGBA" if has_alpha else "RGB")
+    buffer = io.BytesIO()
+    frame.save(buffer, format="PNG")
+    return ".png", buffer.getvalue()
+
+
 def dataset_export_zip(
     *,
     album: Album,
@@ -175,22 +230,34 @@ def dataset_export_zip(
     handle: IO[bytes],
     caption_source: str = TrainingRun.CaptionSource.AUTO,
     repeats: int = EXPORT_REPEATS,
+    resolution: int = EXPORT_RESOLUTION,
     progress=None,
 ) -> int:
-    """Write the album as ``N_trigger/NNNN.<ext>`` + ``NNNN.txt`` pairs into a zip; returns the image count.
+    """Write the album as ``N_trigger/NNNN.<ext>`` + ``NNNN.txt`` pairs and ``dataset.toml`` into a zip.
 
-    Everything is validated first, so a refused album writes nothing.
+    Returns the image count. Everything is validated first, so a refused album writes nothing.
     """
     trigger_word = trigger_word_validate(trigger_word)
     if not 1 <= repeats <= 1000:
         raise field_error("repeats", "Repeats must be between 1 and 1000.")
+    if not 64 <= resolution <= 4096 or resolution % 64:
+        raise field_error("resolution", "The resolution must be a multiple of 64 between 64 and 4096, e.g. 512.")
     items = dataset_collect(album=album, caption_source=caption_source)
     folder = kohya_folder_name(trigger_word, repeats)
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(
+            DATASET_CONFIG,
+            dataset_config_toml(folder=folder, trigger_word=trigger_word, repeats=repeats, resolution=resolution),
+            compress_type=zipfile.ZIP_DEFLATED,
+        )
         for index, item in enumerate(items, start=1):
             source = media_path(item.file)
             stem = f"{index:04d}"
-            archive.write(source, f"{folder}/{stem}{Path(item.file).suffix.lower()}")
+            extension, converted = _image_for_trainers(source)
+            if converted is None:
+                archive.write(source, f"{folder}/{stem}{extension}")
+            else:
+                archive.writestr(f"{folder}/{stem}{extension}", converted)
             archive.writestr(
                 f"{folder}/{stem}.txt",
                 caption_with_trigger(trigger_word, item.caption) + "\n",

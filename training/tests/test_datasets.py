@@ -129,7 +129,8 @@ def test_export_zip_is_kohya_style(album):
     assert dataset_export_zip(album=album, trigger_word="crdz", handle=buffer, repeats=5) == 4
     with zipfile.ZipFile(buffer) as archive:
         names = sorted(archive.namelist())
-        assert names[:2] == ["5_crdz/0001.png", "5_crdz/0001.txt"] and len(names) == 8
+        assert names[:2] == ["5_crdz/0001.png", "5_crdz/0001.txt"] and len(names) == 9
+        assert names[-1] == "dataset.toml"
         assert archive.read("5_crdz/0002.txt").decode() == "crdz, solid colour card, colour 1\n"
         with PILImage.open(io.BytesIO(archive.read("5_crdz/0003.png"))) as image:
             assert image.size == (80, 48)
@@ -139,8 +140,77 @@ def test_export_dataset_command(album, tmp_path):
     output = tmp_path / "set.zip"
     call_command("export_dataset", album.slug, "--trigger", "crdz", "-o", str(output), verbosity=0)
     with zipfile.ZipFile(output) as archive:
-        assert len(archive.namelist()) == 8
+        assert len(archive.namelist()) == 9
+    # The README's form: no --trigger, it comes from the album.
+    default = tmp_path / "default.zip"
+    call_command("export_dataset", album.slug, "-o", str(default), verbosity=0)
+    trigger = album.slug.replace("-", "_")
+    with zipfile.ZipFile(default) as archive:
+        assert f"10_{trigger}/0001.txt" in archive.namelist()
+        assert archive.read(f"10_{trigger}/0001.txt").decode().startswith(f"{trigger}, ")
     small = album_make(1)
     with pytest.raises(CommandError, match="at least 2"):
         call_command("export_dataset", str(small.pk), "--trigger", "crdz", "-o", str(tmp_path / "no.zip"), verbosity=0)
     assert not (tmp_path / "no.zip").exists()
+
+
+def _replace_file(image, fmt: str, suffix: str, **save) -> None:
+    """Give an album image a file in another format (as a scrape of a GIF or TIFF would)."""
+    relative = f"outputs/test/converted-{image.pk}{suffix}"
+    path = media_path(relative)
+    frames = [PILImage.new("P", (40, 24), index) for index in range(3)] if fmt == "GIF" else None
+    if frames:
+        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], transparency=0)
+    else:
+        PILImage.new("RGB", (40, 24), (10, 120, 200)).save(path, format=fmt, **save)
+    image.file.name = relative
+    image.save(update_fields=["file"])
+
+
+def test_export_converts_what_trainers_skip_and_names_the_caption_extension(album):
+    import tomllib
+
+    images = [m.image for m in album.memberships.select_related("image").order_by("position")]
+    _replace_file(images[0], "GIF", ".gif")
+    _replace_file(images[1], "TIFF", ".tiff")
+    _replace_file(images[2], "JPEG", ".jpeg", quality=90)
+    _replace_file(images[3], "WEBP", ".webp")
+    buffer = io.BytesIO()
+    assert dataset_export_zip(album=album, trigger_word="crdz", handle=buffer, repeats=3, resolution=768) == 4
+    with zipfile.ZipFile(buffer) as archive:
+        names = sorted(archive.namelist())
+        assert names == [
+            "3_crdz/0001.png", "3_crdz/0001.txt", "3_crdz/0002.png", "3_crdz/0002.txt",
+            "3_crdz/0003.jpg", "3_crdz/0003.txt", "3_crdz/0004.txt", "3_crdz/0004.webp", "dataset.toml",
+        ]  # fmt: skip
+        for name, expected in (("0001.png", "PNG"), ("0002.png", "PNG"), ("0003.jpg", "JPEG"), ("0004.webp", "WEBP")):
+            with PILImage.open(io.BytesIO(archive.read(f"3_crdz/{name}"))) as exported:
+                assert exported.format == expected and exported.size == (40, 24)
+        # JPEG and WebP go in byte for byte; the GIF's first frame keeps its transparency.
+        assert archive.read("3_crdz/0003.jpg") == media_path(images[2].file.name).read_bytes()
+        with PILImage.open(io.BytesIO(archive.read("3_crdz/0001.png"))) as first:
+            assert first.mode == "RGBA" and first.getpixel((0, 0))[3] == 0
+        config = tomllib.loads(archive.read("dataset.toml").decode())
+    assert config["general"] == {"enable_bucket": True, "caption_extension": ".txt"}
+    (dataset,) = config["datasets"]
+    assert dataset["resolution"] == 768
+    assert dataset["subsets"] == [{"image_dir": "3_crdz", "num_repeats": 3, "class_tokens": "crdz"}]
+    with pytest.raises(ApplicationError, match="multiple of 64"):
+        dataset_export_zip(album=album, trigger_word="crdz", handle=io.BytesIO(), resolution=500)
+
+
+def test_offline_labeler_captions_never_become_training_captions(album):
+    images = [m.image for m in album.memberships.select_related("image").order_by("position")]
+    Label.objects.filter(image=images[0]).delete()
+    for prompt_type in (Label.PromptType.SD_TRAINING, Label.PromptType.DEFAULT):
+        LabelFactory(
+            image=images[0],
+            label_type=Label.LabelType.CAPTION,
+            prompt_type=prompt_type,
+            source="local",
+            text="Landscape image, blue tones (Offline labeler: pixel statistics, not a description of the content.)",
+        )
+    items = dataset_collect(album=album)
+    assert (items[0].caption, items[0].caption_source) == ("a plain card 0", "prompt")
+    with pytest.raises(ApplicationError, match="1 image has no caption"):
+        dataset_collect(album=album, caption_source=TrainingRun.CaptionSource.SD_TRAINING)

@@ -14,7 +14,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username", help="username or email address")
-        parser.add_argument("role", choices=ROLES)
+        parser.add_argument("role", choices=ROLES, help="viewer (browse), creator (also make things) or curator.")
 
     def handle(self, *args: Any, username: str, role: str, **options: Any) -> None:
         User = get_user_model()

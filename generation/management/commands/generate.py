@@ -35,17 +35,23 @@ class Command(BaseCommand):
     help = "Generate one image through a gpu worker and write it (and its JSON sidecar) to --output."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--prompt", required=True)
-        parser.add_argument("--negative-prompt", default="")
+        parser.add_argument("--prompt", required=True, help="What to draw (A1111 prompt syntax).")
+        parser.add_argument("--negative-prompt", default="", help="What to avoid.")
         parser.add_argument(
             "--lora", action="append", default=[], metavar="NAME:WEIGHT", help="A library LoRA; repeat to stack."
         )
-        parser.add_argument("--width", type=int, default=512)
-        parser.add_argument("--height", type=int, default=512)
-        parser.add_argument("--steps", type=int, default=25)
-        parser.add_argument("--guidance-scale", type=float, default=8.0)
-        parser.add_argument("--seed", type=int, default=None)
-        parser.add_argument("--scheduler", default=None)
+        parser.add_argument("--width", type=int, default=512, help="Pixels, a multiple of 8 (default 512).")
+        parser.add_argument("--height", type=int, default=512, help="Pixels, a multiple of 8 (default 512).")
+        parser.add_argument("--steps", type=int, default=25, help="Denoising steps (default 25).")
+        parser.add_argument(
+            "--guidance-scale", type=float, default=8.0, help="CFG scale: how closely to follow the prompt (default 8)."
+        )
+        parser.add_argument("--seed", type=int, default=None, help="Seed for the same image again (default: random).")
+        parser.add_argument(
+            "--scheduler",
+            default=None,
+            help="Sampler: dpmsolver++, dpmsolver++-karras, euler, euler-a, ddim, ... (default: IMAGINEER_SCHEDULER).",
+        )
         parser.add_argument("--output", required=True, help="Where to write the PNG (the sidecar goes beside it).")
         parser.add_argument("--timeout", type=float, default=3600, help="Seconds to wait for the job.")
 

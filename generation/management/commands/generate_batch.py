@@ -21,16 +21,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("template", help="Template slug, name or id.")
-        parser.add_argument("--theme", default="")
-        parser.add_argument("--album-name", default=None)
-        parser.add_argument("--steps", type=int)
-        parser.add_argument("--width", type=int)
-        parser.add_argument("--height", type=int)
-        parser.add_argument("--guidance-scale", type=float)
-        parser.add_argument("--seed", type=int)
-        parser.add_argument("--seed-policy", choices=["random", "fixed", "increment"])
+        parser.add_argument("--theme", default="", help='The theme every prompt carries, e.g. "art deco".')
+        parser.add_argument("--album-name", default=None, help="Name of the new album (default: template + theme).")
+        parser.add_argument("--steps", type=int, help="Override the template's denoising steps.")
+        parser.add_argument("--width", type=int, help="Override the template's width (a multiple of 8).")
+        parser.add_argument("--height", type=int, help="Override the template's height (a multiple of 8).")
+        parser.add_argument("--guidance-scale", type=float, help="Override the template's CFG scale.")
+        parser.add_argument("--seed", type=int, help="First seed (default: random).")
+        parser.add_argument(
+            "--seed-policy",
+            choices=["random", "fixed", "increment"],
+            help="Seeds per row: random, the same for all (fixed), or --seed + row (increment).",
+        )
         parser.add_argument("--wait", action="store_true", help="Follow the run; exit non-zero unless it completes.")
-        parser.add_argument("--timeout", type=float, default=24 * 3600)
+        parser.add_argument(
+            "--timeout", type=float, default=24 * 3600, help="With --wait: stop following after this many seconds."
+        )
 
     def handle(self, *args, **options) -> None:
         key = options["template"]

@@ -32,7 +32,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("album", help="album id or slug")
         parser.add_argument("--force", action="store_true", help="relabel images that already have labels")
-        parser.add_argument("--prompt-type", default="default", choices=PROMPT_TYPES)
+        parser.add_argument(
+            "--prompt-type",
+            default="default",
+            choices=PROMPT_TYPES,
+            help="default (caption + tags + NSFW rating) or sd_training (a caption written for LoRA training).",
+        )
         parser.add_argument("--backend", choices=BACKENDS, help=f"default: {settings.IMAGINEER_LABELER}")
         parser.add_argument("--queue", action="store_true", help="run on the labeling workers and follow progress")
         parser.add_argument("--timeout", type=int, default=24 * 3600, help="with --queue: stop following after N s")

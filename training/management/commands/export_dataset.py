@@ -1,4 +1,4 @@
-"""Export an album as a kohya-style dataset zip: ``N_trigger/`` with image + ``.txt`` caption pairs."""
+"""Export an album as a kohya dataset zip: ``N_trigger/`` with image + ``.txt`` caption pairs, ``dataset.toml``."""
 
 from __future__ import annotations
 
@@ -12,21 +12,39 @@ from albums.services.files import atomic_write
 from imagineer.errors import ApplicationError
 from training.management.commands.train_lora import album_find
 from training.models import TrainingRun
-from training.services.datasets import EXPORT_REPEATS, dataset_export_zip
+from training.services.datasets import (
+    EXPORT_REPEATS,
+    EXPORT_RESOLUTION,
+    dataset_export_zip,
+    trigger_word_default,
+)
 
 
 class Command(BaseCommand):
-    help = "Export an album (id or slug) as a kohya-style training dataset zip."
+    help = (
+        "Export an album (id or slug) as a kohya training dataset zip: N_trigger/ with image + .txt caption "
+        "pairs (images kohya cannot read converted to PNG) and dataset.toml, kohya's dataset config."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("album", help="Album id or slug.")
         parser.add_argument(
-            "--trigger", required=True, help="Trigger word: folder name and first word of every caption."
+            "--trigger",
+            help="Trigger word: folder name and first word of every caption (default: the album's slug, '-' as '_').",
         )
         parser.add_argument("--output", "-o", help="Zip file to write (default: <album-slug>-dataset.zip).")
         parser.add_argument("--repeats", type=int, default=EXPORT_REPEATS, help="kohya repeats (the N of N_trigger/).")
         parser.add_argument(
-            "--caption-source", default=TrainingRun.CaptionSource.AUTO, choices=TrainingRun.CaptionSource.values
+            "--resolution",
+            type=int,
+            default=EXPORT_RESOLUTION,
+            help=f"Training resolution written into dataset.toml (default {EXPORT_RESOLUTION}).",
+        )
+        parser.add_argument(
+            "--caption-source",
+            default=TrainingRun.CaptionSource.AUTO,
+            choices=TrainingRun.CaptionSource.values,
+            help="Where captions come from: auto (SD-training caption, default caption, then prompt) or one source.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -49,10 +67,11 @@ class Command(BaseCommand):
             with atomic_write(output) as handle:
                 count = dataset_export_zip(
                     album=album,
-                    trigger_word=options["trigger"],
+                    trigger_word=options["trigger"] or trigger_word_default(album),
                     handle=handle,
                     caption_source=options["caption_source"],
                     repeats=options["repeats"],
+                    resolution=options["resolution"],
                     progress=progress,
                 )
         except ApplicationError as exc:

@@ -38,19 +38,32 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="The LoRA's name in the library.")
         parser.add_argument("--trigger", help="Trigger word (default: derived from the name).")
         parser.add_argument("--user", help="Username to run as (needs the training permission; default: a superuser).")
-        parser.add_argument("--steps", dest="max_steps", type=int)
-        parser.add_argument("--save-every", dest="save_every", type=int)
-        parser.add_argument("--learning-rate", dest="learning_rate", type=float)
-        parser.add_argument("--rank", type=int)
-        parser.add_argument("--alpha", type=float)
-        parser.add_argument("--dropout", type=float)
-        parser.add_argument("--resolution", type=int)
-        parser.add_argument("--batch-size", dest="batch_size", type=int)
-        parser.add_argument("--gradient-accumulation", dest="gradient_accumulation", type=int)
-        parser.add_argument("--seed", type=int)
-        parser.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false", default=None)
+        parser.add_argument("--steps", dest="max_steps", type=int, help="Optimizer steps to train.")
         parser.add_argument(
-            "--caption-source", default=TrainingRun.CaptionSource.AUTO, choices=TrainingRun.CaptionSource.values
+            "--save-every", dest="save_every", type=int, help="Write a checkpoint (and samples) every N steps."
+        )
+        parser.add_argument("--learning-rate", dest="learning_rate", type=float, help="AdamW learning rate.")
+        parser.add_argument("--rank", type=int, help="LoRA rank (kohya's network_dim).")
+        parser.add_argument("--alpha", type=float, help="LoRA alpha: the update is scaled by alpha/rank.")
+        parser.add_argument("--dropout", type=float, help="LoRA dropout (0 to 1).")
+        parser.add_argument("--resolution", type=int, help="Training resolution; images are bucketed by aspect.")
+        parser.add_argument("--batch-size", dest="batch_size", type=int, help="Images per step.")
+        parser.add_argument(
+            "--gradient-accumulation", dest="gradient_accumulation", type=int, help="Micro-batches per optimizer step."
+        )
+        parser.add_argument("--seed", type=int, help="Seed: the same seed and data train the same LoRA.")
+        parser.add_argument(
+            "--no-mixed-precision",
+            dest="mixed_precision",
+            action="store_false",
+            default=None,
+            help="Train in fp32 on a GPU too (a CPU always does).",
+        )
+        parser.add_argument(
+            "--caption-source",
+            default=TrainingRun.CaptionSource.AUTO,
+            choices=TrainingRun.CaptionSource.values,
+            help="Where captions come from: auto (SD-training caption, default caption, then prompt) or one source.",
         )
         parser.add_argument("--sample-prompt", dest="sample_prompts", action="append", help="Repeat for several.")
         parser.add_argument("--enqueue", action="store_true", help="Queue on the gpu queue and follow it.")
