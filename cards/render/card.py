@@ -87,9 +87,9 @@ def _art_boxes(spec: CardSpec) -> tuple[tuple[int, int, int, int], tuple[int, in
     """The art window and the window grown into the bleed where it touches the trim, in canvas px."""
     geometry = spec.geometry
     x, y, width, height = spec.art_window_mm
-    bleed = geometry.bleed_px
-    left, top = bleed + geometry.mm(x), bleed + geometry.mm(y)
-    right, bottom = bleed + geometry.mm(x + width), bleed + geometry.mm(y + height)
+    trim_left, trim_top, _, _ = geometry.trim_box_px
+    left, top = trim_left + geometry.mm(x), trim_top + geometry.mm(y)
+    right, bottom = trim_left + geometry.mm(x + width), trim_top + geometry.mm(y + height)
     canvas_w, canvas_h = geometry.canvas_px
     grown = (
         0 if x <= EDGE_TOLERANCE_MM else left,
@@ -151,8 +151,7 @@ def overlay_fit(overlay: Image.Image, geometry: CardGeometry) -> Image.Image:
         overlay.width / overlay.height - trim_w / trim_h
     ):
         return overlay.resize((canvas_w, canvas_h), Image.Resampling.LANCZOS)
-    bleed = geometry.bleed_px
-    return mirror_extend(overlay.resize((trim_w, trim_h), Image.Resampling.LANCZOS), bleed, bleed, bleed, bleed)
+    return mirror_extend(overlay.resize((trim_w, trim_h), Image.Resampling.LANCZOS), *geometry.bleed_sides_px)
 
 
 def _index_tile(spec: CardSpec, style: IndexStyle, values: Mapping[str, object]) -> Image.Image | None:
@@ -258,9 +257,8 @@ def back_render(spec: CardSpec, image: Image.Image | None = None) -> Image.Image
         canvas = Image.new("RGB", geometry.canvas_px, color_parse(spec.back_color))
         _frame_band_draw(canvas, geometry, spec.frame_color, spec.frame_width_mm)
         return canvas
-    bleed = geometry.bleed_px
     fitted = fit_cover(image.convert("RGB"), geometry.trim_px)
-    return mirror_extend(fitted, bleed, bleed, bleed, bleed)
+    return mirror_extend(fitted, *geometry.bleed_sides_px)
 
 
 def preview_render(card: Image.Image, spec: CardSpec, *, height: int = 420) -> Image.Image:

@@ -102,16 +102,14 @@ def mpc_check(geometry: CardGeometry) -> None:
 def mpc_image(card: Image.Image, geometry: CardGeometry) -> Image.Image:
     """A finished card re-framed to MPC's 816 x 1110 px: the trim centred, the bleed cut (or
     mirrored out) to MPC's, then scaled to their pixel size."""
-    trim_w, trim_h = geometry.trim_px
     # MPC's bleed per side (about 3 mm), in the design's pixels.
     bleed_x = geometry.mm((px_to_mm(MPC_SIZE[0], MPC_DPI) - MPC_TRIM_MM[0]) / 2)
     bleed_y = geometry.mm((px_to_mm(MPC_SIZE[1], MPC_DPI) - MPC_TRIM_MM[1]) / 2)
-    have = geometry.bleed_px
-    if have < max(bleed_x, bleed_y):
-        extra = max(bleed_x, bleed_y) - have
+    left, top, right, bottom = geometry.trim_box_px
+    extra = max(0, max(bleed_x, bleed_y) - geometry.bleed_px)
+    if extra:
         card = mirror_extend(card, extra, extra, extra, extra)
-        have += extra
-    box = (have - bleed_x, have - bleed_y, have + trim_w + bleed_x, have + trim_h + bleed_y)
+    box = (left + extra - bleed_x, top + extra - bleed_y, right + extra + bleed_x, bottom + extra + bleed_y)
     return card.crop(box).resize(MPC_SIZE, Image.Resampling.LANCZOS)
 
 
@@ -301,10 +299,11 @@ def crop_marks(layout: SheetLayout, count: int) -> list[tuple[float, float, floa
 def _placement(path: Path, trim_rect, layout: SheetLayout, geometry: CardGeometry) -> Placement:
     """The whole card image placed so its trim lies on ``trim_rect``, clipped to the sheet's bleed."""
     x, y, width, height = trim_rect
-    bleed_image = px_to_pt(geometry.bleed_px, geometry.dpi)
+    # PDF's y axis points up: the image's bottom-left is the trim's less the left and bottom bleed.
+    left, _, _, bottom = (px_to_pt(value, geometry.dpi) for value in geometry.bleed_sides_px)
     canvas_w, canvas_h = (px_to_pt(value, geometry.dpi) for value in geometry.canvas_px)
     clip = (x - layout.bleed, y - layout.bleed, width + 2 * layout.bleed, height + 2 * layout.bleed)
-    return Placement(path, (x - bleed_image, y - bleed_image, canvas_w, canvas_h), clip)
+    return Placement(path, (x - left, y - bottom, canvas_w, canvas_h), clip)
 
 
 def export_pnp(

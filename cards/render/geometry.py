@@ -2,8 +2,10 @@
 
 A card has a trim (its cut size), a bleed (art printed past the trim on every side, cut
 off by the printer) and a safe margin (inside the trim; text stays within it). In pixels
-the trim and the bleed are rounded separately, so the bleed is the same on every side and
-the canvas is ``trim + 2 * bleed`` exactly.
+the canvas (trim + bleed) and the trim are each rounded from millimetres, so the canvas
+has the physical size printers ask for (poker 69 x 94 mm: 815 x 1110 px at 300 DPI;
+2.75 x 3.75 in: 825 x 1125 px) and the trim is centred in it; where the difference is odd,
+the right or bottom bleed is one pixel wider.
 """
 
 from __future__ import annotations
@@ -67,24 +69,33 @@ class CardGeometry:
         return mm_to_px(self.trim_width_mm, self.dpi), mm_to_px(self.trim_height_mm, self.dpi)
 
     @property
-    def bleed_px(self) -> int:
-        return mm_to_px(self.bleed_mm, self.dpi)
-
-    @property
-    def safe_px(self) -> int:
-        return mm_to_px(self.safe_margin_mm, self.dpi)
-
-    @property
     def canvas_px(self) -> tuple[int, int]:
-        width, height = self.trim_px
-        return width + 2 * self.bleed_px, height + 2 * self.bleed_px
+        width, height = self.canvas_mm
+        return mm_to_px(width, self.dpi), mm_to_px(height, self.dpi)
 
     @property
     def trim_box_px(self) -> tuple[int, int, int, int]:
         """(left, top, right, bottom) of the trim inside the canvas."""
+        canvas_w, canvas_h = self.canvas_px
         width, height = self.trim_px
-        bleed = self.bleed_px
-        return bleed, bleed, bleed + width, bleed + height
+        left, top = (canvas_w - width) // 2, (canvas_h - height) // 2
+        return left, top, left + width, top + height
+
+    @property
+    def bleed_sides_px(self) -> tuple[int, int, int, int]:
+        """The bleed on the (left, top, right, bottom) side, in pixels."""
+        canvas_w, canvas_h = self.canvas_px
+        left, top, right, bottom = self.trim_box_px
+        return left, top, canvas_w - right, canvas_h - bottom
+
+    @property
+    def bleed_px(self) -> int:
+        """The narrowest side's bleed."""
+        return min(self.bleed_sides_px)
+
+    @property
+    def safe_px(self) -> int:
+        return mm_to_px(self.safe_margin_mm, self.dpi)
 
     @property
     def safe_box_px(self) -> tuple[int, int, int, int]:

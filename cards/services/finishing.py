@@ -31,7 +31,6 @@ from cards.render.card import CardSpec, back_render, card_render, overlay_fit
 from cards.render.exports import (
     ExportCard,
     ExportError,
-    card_file_name,
     export_drivethru,
     export_mpc,
     export_pnp,
@@ -348,11 +347,3 @@ def deck_export(
             raise field_error("formats", f"{name}: {exc}") from None
         result.files[name] = out
     return result
-
-
-def export_card_names(result: ExportResult) -> list[str]:
-    """The file names the zip export gives the cards, in deck order."""
-    return [
-        card_file_name(ExportCard(card.position, card.title, Path(card.image.file.name)))
-        for card in result.finish.cards
-    ]
