@@ -35,14 +35,17 @@ def image_open_checked(source: Path | IO[bytes], *, max_pixels: int = MAX_INPUT_
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageInputError(
-                    f"The image is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); "
+                    f"The image is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), too large: "
                     f"the most accepted is {max_pixels / 1e6:.0f} megapixels."
                 )
             image.load()
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(f"The image is too large to decode safely ({exc}).") from None
+        raise ImageInputError(
+            f"The image is too large to decode safely (a decompression bomb?): {exc} "
+            f"The most accepted is {max_pixels / 1e6:.0f} megapixels."
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageInputError(f"The file is not an image that can be decoded ({exc}).") from None
     return image

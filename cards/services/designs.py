@@ -342,7 +342,11 @@ def _validate_coverage(design: CardDesign, template: BatchTemplate, errors: _Err
         missing: dict[str, list[int]] = {}
         shaped = False
         for number, row in enumerate(template.csv_data, 1):
-            values = {"title": row_title(row, fallback=f"Card {number}"), "index": number, **row}
+            values = {
+                "title": row_title(row, columns=template.columns, fallback=f"Card {number}"),
+                "index": number,
+                **row,
+            }
             filled = template_fill(text, values)
             shaped = shaped or needs_shaping(filled)
             for char in coverage_missing(filled, chain):

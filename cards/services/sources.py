@@ -8,7 +8,7 @@ slots and their picks fill the same type, and nothing after it changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,17 @@ class CardSource:
         return media_path(self.image.file.name) if self.image is not None else None
 
 
-def row_title(row: Mapping[str, Any], *, title_template: str = "", fallback: str = "") -> str:
-    """A card's title: the title template over the row, else the row's first value."""
+def row_title(
+    row: Mapping[str, Any], *, columns: Sequence[str] = (), title_template: str = "", fallback: str = ""
+) -> str:
+    """A card's title: the title template over the row, else the first non-empty value in
+    column order (a row stored as JSON in PostgreSQL has lost its key order)."""
     if title_template:
         title = template_fill(title_template, row).strip()
         if title:
             return title
-    first = next((str(value) for value in row.values() if str(value or "").strip()), "")
+    ordered = [*columns, *(key for key in row if key not in columns)]
+    first = next((str(row[key]) for key in ordered if str(row.get(key) or "").strip()), "")
     return first.strip() or fallback
 
 
@@ -47,15 +51,16 @@ def album_card_sources(*, album: Album, title_template: str = "") -> list[CardSo
     """The cards of an album: one per row of the batch run that made it (first run), with
     that row's image when it is still in the album; for any other album, its images in order
     (finished cards themselves excluded)."""
-    run = album.generation_runs.order_by("created_at", "id").first()
+    run = album.generation_runs.select_related("template").order_by("created_at", "id").first()
     in_album = set(AlbumImage.objects.filter(album=album).values_list("image_id", flat=True))
     if run is not None:
+        columns = list(run.template.columns) if run.template else []
         sources = []
         for job in run.jobs.select_related("result_image").order_by("row_index"):
             row = dict(job.prompt_parts.get("row") or {})
             picked = job.result_image if job.result_image_id in in_album else None
             index = (job.row_index or 0) + 1
-            title = row_title(row, title_template=title_template, fallback=f"Card {index}")
+            title = row_title(row, columns=columns, title_template=title_template, fallback=f"Card {index}")
             sources.append(CardSource(index=index, title=title, row=row, image=picked))
         return sources
     images = (
