@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import unicodedata
 import zipfile
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ import img2pdf
 import pikepdf
 from PIL import Image
 
-from cards.render.geometry import PAPER_SIZES, CardGeometry, mm_to_pt, px_to_mm, px_to_pt
+from cards.render.geometry import PAPER_SIZES, CardGeometry, mm_to_pt, px_to_pt
 from cards.render.imageio import atomic_output, mirror_extend, png_bytes
 
 ProgressCallback = Callable[[int, int], None]
@@ -100,17 +101,18 @@ def mpc_check(geometry: CardGeometry) -> None:
 
 
 def mpc_image(card: Image.Image, geometry: CardGeometry) -> Image.Image:
-    """A finished card re-framed to MPC's 816 x 1110 px: the trim centred, the bleed cut (or
-    mirrored out) to MPC's, then scaled to their pixel size."""
-    # MPC's bleed per side (about 3 mm), in the design's pixels.
-    bleed_x = geometry.mm((px_to_mm(MPC_SIZE[0], MPC_DPI) - MPC_TRIM_MM[0]) / 2)
-    bleed_y = geometry.mm((px_to_mm(MPC_SIZE[1], MPC_DPI) - MPC_TRIM_MM[1]) / 2)
+    """A finished card re-framed to MPC's 816 x 1110 px: MPC's box (its pixel size at the
+    design's DPI) centred on the trim, the bleed cut or mirrored out to it, then scaled to
+    MPC's 300 DPI; a 300 DPI design is only cropped, never resampled."""
+    box_w, box_h = (round(value * geometry.dpi / MPC_DPI) for value in MPC_SIZE)
     left, top, right, bottom = geometry.trim_box_px
-    extra = max(0, max(bleed_x, bleed_y) - geometry.bleed_px)
+    box_left, box_top = left - (box_w - (right - left)) // 2, top - (box_h - (bottom - top)) // 2
+    box = (box_left, box_top, box_left + box_w, box_top + box_h)
+    extra = max(0, -box[0], -box[1], box[2] - card.width, box[3] - card.height)
     if extra:
         card = mirror_extend(card, extra, extra, extra, extra)
-    box = (left + extra - bleed_x, top + extra - bleed_y, right + extra + bleed_x, bottom + extra + bleed_y)
-    return card.crop(box).resize(MPC_SIZE, Image.Resampling.LANCZOS)
+    framed = card.crop(tuple(value + extra for value in box))
+    return framed if framed.size == MPC_SIZE else framed.resize(MPC_SIZE, Image.Resampling.LANCZOS)
 
 
 def _parallel_map(function: Callable, items: Sequence, workers: int | None) -> list:
@@ -144,17 +146,41 @@ def export_mpc(
     return out
 
 
+class PdfImageCache:
+    """img2pdf's conversion of each PNG (one single-page PDF), made once and shared by every
+    PDF of an export run: img2pdf decodes the image to read its metadata, which is most of its time."""
+
+    def __init__(self) -> None:
+        self._converted: dict[Path, bytes] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, paths: Sequence[Path], workers: int | None = None) -> None:
+        todo = [path for path in dict.fromkeys(paths) if path not in self._converted]
+        for path, data in zip(todo, _parallel_map(lambda path: img2pdf.convert(str(path)), todo, workers), strict=True):
+            with self._lock:
+                self._converted[path] = data
+
+    def get(self, path: Path) -> bytes:
+        with self._lock:
+            data = self._converted.get(path)
+        if data is None:
+            self.prepare([path], 1)
+            data = self._converted[path]
+        return data
+
+
 class _PdfImages:
     """Each distinct PNG embedded once (losslessly, through img2pdf) in one pikepdf document."""
 
-    def __init__(self, pdf: pikepdf.Pdf) -> None:
+    def __init__(self, pdf: pikepdf.Pdf, cache: PdfImageCache) -> None:
         self.pdf = pdf
+        self.cache = cache
         self.xobjects: dict[Path, pikepdf.Object] = {}
 
     def get(self, path: Path) -> pikepdf.Object:
         xobject = self.xobjects.get(path)
         if xobject is None:
-            single = pikepdf.open(io.BytesIO(img2pdf.convert(str(path))))
+            single = pikepdf.open(io.BytesIO(self.cache.get(path)))
             resource = next(iter(single.pages[0].Resources.XObject.values()))
             xobject = self.xobjects[path] = self.pdf.copy_foreign(resource)
         return xobject
@@ -211,13 +237,17 @@ def export_drivethru(
     out: Path,
     *,
     progress: ProgressCallback | None = None,
+    images: PdfImageCache | None = None,
+    workers: int | None = None,
 ) -> Path:
     page = geometry.canvas_pt
+    cache = images or PdfImageCache()
+    cache.prepare([*(card.path for card in cards), back], workers)
     pdf = pikepdf.new()
-    images = _PdfImages(pdf)
+    embedded = _PdfImages(pdf, cache)
     for done, card in enumerate(cards, 1):
         for path in (card.path, back):
-            _page_add(pdf, images, page, [Placement(path, (0.0, 0.0, *page))])
+            _page_add(pdf, embedded, page, [Placement(path, (0.0, 0.0, *page))])
         _report(progress, done, len(cards))
     return _pdf_save(pdf, out, "DriveThruCards: fronts and backs alternating")
 
@@ -315,21 +345,25 @@ def export_pnp(
     paper: str = "a4",
     duplex: bool = True,
     progress: ProgressCallback | None = None,
+    images: PdfImageCache | None = None,
+    workers: int | None = None,
 ) -> Path:
     layout = pnp_layout(geometry, paper)
+    cache = images or PdfImageCache()
+    cache.prepare([*(card.path for card in cards), back], workers)
     pdf = pikepdf.new()
-    images = _PdfImages(pdf)
+    embedded = _PdfImages(pdf, cache)
     done = 0
     for start in range(0, len(cards), layout.per_sheet):
         sheet = cards[start : start + layout.per_sheet]
         fronts = [_placement(card.path, layout.trim_rect(slot), layout, geometry) for slot, card in enumerate(sheet)]
-        _page_add(pdf, images, layout.paper, fronts, crop_marks(layout, len(sheet)))
+        _page_add(pdf, embedded, layout.paper, fronts, crop_marks(layout, len(sheet)))
         if duplex:
             backs = [
                 _placement(back, layout.mirrored(layout.trim_rect(slot)), layout, geometry)
                 for slot in range(len(sheet))
             ]
-            _page_add(pdf, images, layout.paper, backs)
+            _page_add(pdf, embedded, layout.paper, backs)
         done += len(sheet)
         _report(progress, done, len(cards))
     return _pdf_save(pdf, out, f"Print and play ({paper})")

@@ -6,6 +6,7 @@ import io
 import os
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -15,8 +16,10 @@ from PIL import Image, ImageOps
 
 # A layout image, overlay or card back larger than this is refused before it is decoded.
 MAX_INPUT_PIXELS = 64_000_000
-# Finished PNGs: zlib level 3 is within a few per cent of level 6's size at a third of its time.
-PNG_COMPRESS_LEVEL = 3
+# Finished PNGs: after PNG's row filters, zlib's run-length strategy compresses art as well as
+# its default strategy at level 6 (a few per cent smaller, in fact) in a sixth of the time.
+PNG_COMPRESS_LEVEL = 6
+PNG_COMPRESS_TYPE = zlib.Z_RLE
 
 
 class ImageInputError(ValueError):
@@ -88,9 +91,9 @@ def mirror_extend(image: Image.Image, left: int, top: int, right: int, bottom: i
     return full
 
 
-def png_bytes(image: Image.Image, *, dpi: int, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
+def png_bytes(image: Image.Image, *, dpi: int) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", dpi=(dpi, dpi), compress_level=compress_level)
+    image.save(buffer, format="PNG", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_COMPRESS_TYPE)
     return buffer.getvalue()
 
 

@@ -31,6 +31,7 @@ from cards.render.card import CardSpec, back_render, card_render, overlay_fit
 from cards.render.exports import (
     ExportCard,
     ExportError,
+    PdfImageCache,
     export_drivethru,
     export_mpc,
     export_pnp,
@@ -325,6 +326,7 @@ def deck_export(
     back = media_path(finish.back.image.file.name)
     folder = output_dir or media_path(f"exports/{album.slug}/design-{design.pk}")
     count = _workers(workers)
+    pdf_images = PdfImageCache()
     for name in chosen:
 
         def step(done: int, total: int, name: str = name) -> None:
@@ -338,9 +340,19 @@ def deck_export(
             elif name == "mpc":
                 export_mpc(cards, back, geometry, out, progress=step, workers=count)
             elif name == "drivethru":
-                export_drivethru(cards, back, geometry, out, progress=step)
+                export_drivethru(cards, back, geometry, out, progress=step, images=pdf_images, workers=count)
             elif name.startswith("pnp-"):
-                export_pnp(cards, back, geometry, out, paper=name.removeprefix("pnp-"), duplex=duplex, progress=step)
+                export_pnp(
+                    cards,
+                    back,
+                    geometry,
+                    out,
+                    paper=name.removeprefix("pnp-"),
+                    duplex=duplex,
+                    progress=step,
+                    images=pdf_images,
+                    workers=count,
+                )
             else:
                 export_tts(cards, back, geometry, out, progress=step, workers=count)
         except ExportError as exc:

@@ -285,3 +285,15 @@ def test_tabletop_simulator_uses_a_second_sheet_past_69_cards(tmp_path):
         cell = tts_cell_size(small)
         for name in ("sheet-01.png", "sheet-02.png"):
             assert Image.open(io.BytesIO(archive.read(name))).size == (cell[0] * 10, cell[1] * 7)
+
+
+def test_makeplayingcards_crops_a_300_dpi_card_without_resampling_and_scales_others():
+    from cards.render.exports import mpc_image
+
+    card = Image.fromarray(np.random.default_rng(3).integers(0, 255, (1110, 815, 3), dtype=np.uint8))
+    framed = np.asarray(mpc_image(card, POKER))
+    assert framed.shape == (1110, 816, 3)
+    # MPC's box is one pixel wider than the card: the card sits one pixel in, unchanged.
+    assert np.array_equal(framed[:, 1:], np.asarray(card))
+    sharp = CardGeometry(63.0, 88.0, 3.0, 600)
+    assert mpc_image(Image.new("RGB", sharp.canvas_px), sharp).size == MPC_SIZE
