@@ -128,13 +128,18 @@ def _file_present(value: FieldFile | None) -> bool:
 
 
 def _image_of_field(value: FieldFile) -> Any:
+    """Decode a design's image file, stored or just uploaded (the image is loaded whole)."""
+    committed = getattr(value, "_committed", True)
     value.open("rb")
     try:
         value.seek(0)
         return image_open_checked(value)
     finally:
-        # An uploaded file is read again when the model saves it.
-        value.seek(0)
+        if committed:
+            value.close()
+        else:
+            # An upload is read again when the model saves it.
+            value.seek(0)
 
 
 def _validate_geometry(design: CardDesign, errors: _Errors) -> tuple[float, float] | None:
