@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "generation",
     "labeling",
     "training",
+    "cards",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",

@@ -28,4 +28,8 @@ if ! port_open 6379; then
   for _ in $(seq 1 30); do port_open 6379 && break; sleep 1; done
   port_open 6379 || { echo "Redis did not start on 127.0.0.1:6379" >&2; exit 1; }
 fi
+# Pillow's wheel carries libraqm (Arabic shaping for finished cards) but loads the system's FriBiDi.
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c "from PIL import features; raise SystemExit(not features.check('raqm'))"; then
+  apt_install libfribidi0
+fi
 echo "services: PostgreSQL and Redis answer on 127.0.0.1"
