@@ -125,7 +125,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.authentication.TokenAuthenticationMiddleware",
+    "accounts.middleware.TokenScopeMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Every view needs sign-in unless marked @login_not_required (sign-in, health; DRF views
     # opt out and answer 401 themselves). Django's, HTMX-aware.
