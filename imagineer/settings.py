@@ -87,6 +87,12 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "imagineer-development-only-not-secret"  # noqa: S105 - embedded default, DEBUG only
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    # Django only warns (security.W009); a short key signs sessions, password resets and tokens.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is {len(SECRET_KEY)} characters; with DEBUG off it must be at least 50 random characters "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -413,9 +419,14 @@ ACCOUNT_EMAIL_VERIFICATION = _env_choice(
 )
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Imagineer] "
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# Failed sign-ins per account: after this many, attempts from browsers that never signed in to
+# the account wait 2**(failures - this) seconds, at most IMAGINEER_LOGIN_DELAY_MAX; the right
+# password is never refused for good, so nobody can lock an owner out (accounts/signin.py).
+IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT = _env_int("IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+IMAGINEER_LOGIN_DELAY_MAX = _env_int("IMAGINEER_LOGIN_DELAY_MAX", 60, minimum=1, maximum=3600)
 ACCOUNT_RATE_LIMITS = {
-    # Failed sign-ins: per client address and per account (username/email tried).
-    "login_failed": "10/m/ip,{}/5m/key".format(_env_int("IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)),
+    # Failed sign-ins per client address (per account: IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT).
+    "login_failed": "10/m/ip",
     "login": "30/m/ip",
     "signup": "20/m/ip",
 }
