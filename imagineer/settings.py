@@ -131,6 +131,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # PostgreSQL cannot store NUL: refused with a 400 before any view reads the input.
+    "imagineer.middleware.RefuseNulMiddleware",
     "accounts.middleware.TokenScopeMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Every view needs sign-in unless marked @login_not_required (sign-in, health; DRF views

@@ -64,6 +64,13 @@ def csv_parse(data: bytes | str, *, field: str = "csv_file", max_rows: int | Non
         text = data.removeprefix("\ufeff")
     if not text.strip():
         raise field_error(field, "The CSV is empty: it needs a header line and at least one row.")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise field_error(
+            field,
+            f"The CSV contains a NUL character (\\x00) on line {line}; a text CSV never does. "
+            "Save the file as 'CSV UTF-8' and upload it again.",
+        )
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
