@@ -8,6 +8,7 @@ ApplicationError, which the API maps to the same 400 body.
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -59,8 +60,18 @@ def size_field(**kwargs: Any) -> serializers.IntegerField:
 # --- LoRAs ------------------------------------------------------------------------------
 
 
+class FiniteFloatField(serializers.FloatField):
+    """A float that JSON can carry: NaN and infinities (which a row may hold from before files
+    were checked) are shown as null, so that one row cannot break a whole list."""
+
+    def to_representation(self, value: Any) -> float | None:
+        number = super().to_representation(value)
+        return number if math.isfinite(number) else None
+
+
 class LoraSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    alpha = FiniteFloatField(read_only=True, allow_null=True)
     in_use = serializers.SerializerMethodField(help_text="Used by a template: it cannot be deleted.")
 
     class Meta:
