@@ -245,7 +245,17 @@ IMAGINEER_SCHEDULER = _env_str("IMAGINEER_SCHEDULER", "dpmsolver++")
 # OpenMP threads spinning against each other (many times slower under contention).
 IMAGINEER_TORCH_THREADS = _env_int("IMAGINEER_TORCH_THREADS", 0, minimum=0, maximum=256)
 IMAGINEER_MAX_PROMPT_CHARS = 2000
-IMAGINEER_MAX_CSV_ROWS = 10_000
+# Rows of one batch template (one run makes one image per row).
+IMAGINEER_MAX_TEMPLATE_ROWS = _env_int("IMAGINEER_MAX_TEMPLATE_ROWS", 1000, minimum=1, maximum=100_000)
+
+# --- limits on queued work per user (imagineer/limits.py); 0 = no limit ---------------------
+
+IMAGINEER_LIMIT_QUEUED_JOBS = _env_int("IMAGINEER_LIMIT_QUEUED_JOBS", 2000, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_RUNS = _env_int("IMAGINEER_LIMIT_ACTIVE_RUNS", 5, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_LABELING = _env_int("IMAGINEER_LIMIT_ACTIVE_LABELING", 3, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_TRAINING = _env_int("IMAGINEER_LIMIT_ACTIVE_TRAINING", 2, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_SCRAPES = _env_int("IMAGINEER_LIMIT_ACTIVE_SCRAPES", 3, minimum=0)
+IMAGINEER_LIMITS_EXEMPT_CURATORS = _env_bool("IMAGINEER_LIMITS_EXEMPT_CURATORS", default=True)
 
 # --- scraping ---------------------------------------------------------------------------
 

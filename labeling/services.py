@@ -21,6 +21,7 @@ from django.utils import timezone
 from albums.models import Album, AlbumImage, Image
 from albums.services.files import media_path
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 from imagineer.permissions import LABEL, ensure_can_act
 from labeling.backends import (
     AI_SOURCES,
@@ -177,6 +178,7 @@ def album_label_start(
     """
     from labeling.tasks import label_album
 
+    limit_check(user=user, labeling=1)
     _ensure_can_label(user)
     prompt_type_validate(prompt_type)
     backend_validate(backend)

@@ -44,6 +44,7 @@ from albums.services.scrape_parse import (
     site_of,
 )
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 from imagineer.permissions import SCRAPE, ensure_can_act, ensure_can_edit
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def scrape_job_create(
     ``user`` None is a trusted caller (the management command); otherwise the user needs the
     scrape permission and, for an existing album, the right to edit it.
     """
+    limit_check(user=user, scraping=1)
     if user is not None:
         ensure_can_act(user, SCRAPE)
     urls = _start_urls_clean(start_urls)

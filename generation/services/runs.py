@@ -33,6 +33,7 @@ from generation.services.templates import (
     template_validate,
 )
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 
 SEED_POLICIES = ("random", "fixed", "increment")
 OVERRIDE_KEYS = {"steps", "guidance_scale", "width", "height", "negative_prompt", "seed", "seed_policy", "lora_weights"}
@@ -107,6 +108,7 @@ def run_start(
     overrides: dict | None = None,
     created_by: Any = None,
 ) -> BatchGenerationRun:
+    limit_check(user=created_by, runs=1, jobs=len(template.csv_data))
     theme = (theme or "").strip()
     if len(theme) > 500:
         raise field_error("theme", f"The theme is {len(theme)} characters; the limit is 500.")

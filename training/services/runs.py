@@ -15,6 +15,7 @@ from albums.models import Album
 from generation.models import Lora
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 from training import models as limits
 from training.models import TrainingRun
 from training.services.datasets import caption_with_trigger, dataset_collect, trigger_word_validate
@@ -191,6 +192,7 @@ def training_start(
 
     ``enqueue=False`` leaves the run queued for a caller that executes it in-process (``train_lora``).
     """
+    limit_check(user=created_by, training=1)
     perms.ensure_can_act(created_by, perms.TRAIN)
     name = " ".join(name.split())
     if not name:

@@ -201,7 +201,8 @@ def test_web_side_never_imports_torch():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_run_list_query_count_does_not_grow(client, creator, album, django_assert_max_num_queries):
+def test_run_list_query_count_does_not_grow(client, creator, album, django_assert_max_num_queries, settings):
+    settings.IMAGINEER_LIMIT_ACTIVE_TRAINING = 0  # five queued runs of one user, past the default limit
     for index in range(5):
         training_start(album=album, name=f"Run {index}", trigger_word="crdz", created_by=creator, enqueue=False)
     client.force_login(creator)
