@@ -59,7 +59,7 @@ class Kind:
 def _listed(describe_one: Callable[[Any], str]) -> Callable[[QuerySet], str]:
     def describe(active: QuerySet) -> str:
         count = active.count()
-        shown = ", ".join(describe_one(item) for item in active[:SHOWN])
+        shown = "; ".join(describe_one(item) for item in active[:SHOWN])
         return shown + (f" and {count - SHOWN} more" if count > SHOWN else "")
 
     return describe
@@ -73,19 +73,19 @@ def _jobs(active: QuerySet) -> str:
 
 def _run(run: Any) -> str:
     name = run.template_snapshot.get("name", "a template")
-    return f"run {run.pk} of {name!r}, {run.completed_items + run.failed_items}/{run.total_items} done"
+    return f"run {run.pk} of {name!r} ({run.completed_items + run.failed_items}/{run.total_items} done)"
 
 
 def _labeling(job: Any) -> str:
-    return f"labeling job {job.pk}, {job.status}"
+    return f"labeling job {job.pk} ({job.status})"
 
 
 def _training(run: Any) -> str:
-    return f"training run {run.pk} {run.name!r}, {run.status}, step {run.current_step}/{run.max_steps}"
+    return f"training run {run.pk} {run.name!r} ({run.status}, step {run.current_step}/{run.max_steps})"
 
 
 def _scrape(job: Any) -> str:
-    return f"scrape job {job.pk}, {job.status}, {job.images_downloaded} images so far"
+    return f"scrape job {job.pk} ({job.status}, {job.images_downloaded} images so far)"
 
 
 def _generation_pace() -> float | None:
@@ -211,7 +211,7 @@ def limit_check(*, user: Any, **adding: int) -> None:
         else:
             when = _when(retry_after) if estimate else f"check again in {DEFAULT_RETRY_SECONDS} seconds"
             message = (
-                f"You already have {count:,} {kind.singular if count == 1 else kind.plural} queued or running ({kind.describe(active)}); the limit is "
+                f"You already have {count:,} {kind.singular if count == 1 else kind.plural} queued or running: {kind.describe(active)}. The limit is "
                 f"{limit:,} per user ({kind.setting}). Try again when {excess:,} of them "
                 f"{'has' if excess == 1 else 'have'} finished ({when}), or cancel some."
             )

@@ -1,4 +1,4 @@
-"""Requests refused at the door: NUL characters anywhere in the input.
+"""Requests refused at the door (NUL characters anywhere in the input); headers on every response.
 
 PostgreSQL cannot store NUL (``\\x00``) in text or JSON, so a NUL that reached a query or a
 save answered 500 (``/api/batches/1%00``, ``?label=%00``). No field of this application takes
@@ -19,6 +19,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 
 from imagineer.api import error_body
+from imagineer.csp import PERMISSIONS_POLICY
 
 NUL = "\x00"
 # A JSON string escape \u0000 (not an escaped backslash followed by "u0000").
@@ -101,3 +102,15 @@ class RefuseNulMiddleware:
             )
             return _bad_request(request, "nul_character", message)
         return self.get_response(request)
+
+
+class PermissionsPolicyMiddleware:
+    """``Permissions-Policy``: the browser features no page uses are off for every page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response

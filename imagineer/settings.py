@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from imagineer.csp import drf_style_attribute_hashes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -112,6 +115,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_results",
+    "csp",
     "imagineer",
     "albums",
     "generation",
@@ -126,6 +130,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "imagineer.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -499,6 +505,27 @@ if IMAGINEER_HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^health$"]
+# Content-Security-Policy (django-csp; imagineer/csp.py says why each source is there): this
+# server only, no inline script, inline <style> only with the response's nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-hashes'", *drf_style_attribute_hashes()],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        # Google sign-in POSTs here and is redirected to Google's consent page.
+        "form-action": [SELF, *(["https://accounts.google.com"] if GOOGLE_CLIENT_ID else [])],
+        "report-uri": "/csp-report",
+    }
+}
+
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if _env_bool("IMAGINEER_TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -14,6 +14,7 @@ admin.site.has_permission = admin_site_has_permission
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("csp-report", views.csp_report, name="csp-report"),
     path("", include("albums.urls")),
     path("", include("generation.urls")),
     path("admin/", admin.site.urls),

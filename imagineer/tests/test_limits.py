@@ -44,8 +44,8 @@ def test_runs_over_the_limit_are_429s_that_name_them_and_create_nothing(api_as, 
     assert error["code"] == "limit_exceeded"
     first, second = BatchGenerationRun.objects.order_by("pk")
     assert error["message"] == (
-        f"You already have 2 batch runs queued or running (run {first.pk} of 'Zodiac mini', 0/3 done, "
-        f"run {second.pk} of 'Zodiac mini', 0/3 done); the limit is 2 per user (IMAGINEER_LIMIT_ACTIVE_RUNS). "
+        f"You already have 2 batch runs queued or running: run {first.pk} of 'Zodiac mini' (0/3 done); "
+        f"run {second.pk} of 'Zodiac mini' (0/3 done). The limit is 2 per user (IMAGINEER_LIMIT_ACTIVE_RUNS). "
         "Try again when 1 of them has finished (check again in 60 seconds), or cancel some."
     )
     assert BatchGenerationRun.objects.count() == 2 and Album.objects.count() == albums
@@ -80,7 +80,7 @@ def test_queued_images_count_runs_and_single_jobs_and_retry_after_follows_the_pa
     assert too_many.status_code == 429
     assert too_many["Retry-After"] == "24"  # two images must finish, 12 s each
     message = too_many.json()["error"]["message"]
-    assert "You already have 4 images queued or running (from 1 batch run and 1 single image)" in message
+    assert "You already have 4 images queued or running: from 1 batch run and 1 single image." in message
     assert "Try again when 2 of them have finished (in about 24 seconds)" in message
     assert client.post("/api/generate", {"prompt": "owl"}, format="json").status_code == 202  # 5: at the limit
     assert client.post("/api/generate", {"prompt": "owl"}, format="json").status_code == 429
@@ -143,7 +143,7 @@ def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     scrape = client.post("/api/scrape-jobs", {"start_urls": ["http://example.com/"], "album": album.pk}, format="json")
 
     assert (label.status_code, train.status_code, scrape.status_code) == (429, 429, 429)
-    assert "1 labeling job queued or running (labeling job" in label.json()["error"]["message"]
+    assert "1 labeling job queued or running: labeling job" in label.json()["error"]["message"]
     assert "training run" in train.json()["error"]["message"] and "step 3/10" in train.json()["error"]["message"]
     assert "IMAGINEER_LIMIT_ACTIVE_SCRAPES" in scrape.json()["error"]["message"]
     assert LabelingJob.objects.count() == TrainingRun.objects.count() == ScrapeJob.objects.count() == 1
