@@ -108,7 +108,10 @@ def test_unknown_api_urls_answer_with_the_json_error_body(client, db):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server, tmp_path):
-    """Fuzz the operations of the live app under /api/ (ours and scrape jobs) as an administrator."""
+    """Fuzz the operations of the live app under /api/ (ours and scrape jobs) as an administrator:
+    every phase schemathesis has (examples, coverage, fuzzing, stateful), its status, content-type,
+    header and schema checks, and ours that every error answer is the one JSON error body
+    (imagineer/tests/schemathesis_hooks.py). Four workers keep the coverage phase near a minute."""
     admin = UserFactory(username="fuzzer", role="curator", is_superuser=True, is_staff=True)
     _, key = token_create(user=admin, name="schemathesis")
     # Some rows for the fuzzer to find at small ids.
@@ -122,21 +125,27 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server,
         "--header",
         f"Authorization: Token {key}",
         "--checks",
-        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+        "response_headers_conformance,error_body_shape",
         "--phases",
-        "examples,fuzzing",
+        "examples,coverage,fuzzing,stateful",
         "--max-examples",
         "8",
         "--seed",
         "20261124",
         "--workers",
-        "1",
+        "4",
         "--request-timeout",
         "20",
         "--no-shrink",
     ]
-    env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "SCHEMATHESIS_HOOKS": "imagineer.tests.schemathesis_hooks",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-4000:]
     assert "passed" in result.stdout
 
