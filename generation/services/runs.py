@@ -261,6 +261,7 @@ def _image_missing(job: GenerationJob) -> bool:
 @transaction.atomic
 def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
     """Run again the failed, cancelled and missing items; finished images are not touched."""
+    limit_check(user=run.created_by, runs=1, jobs=run.total_items - run.completed_items)
     run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
     if not run.is_finished:
         raise ApplicationError(f"Run {run.pk} is still {run.status}; cancel it or wait for it to finish first.")

@@ -111,7 +111,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server,
     """Fuzz the operations of the live app under /api/ (ours and scrape jobs) as an administrator:
     every phase schemathesis has (examples, coverage, fuzzing, stateful), its status, content-type,
     header and schema checks, and ours that every error answer is the one JSON error body
-    (imagineer/tests/schemathesis_hooks.py). Four workers keep the coverage phase near a minute."""
+    (imagineer/tests/schemathesis_hooks.py). Four workers keep it to about two minutes."""
     admin = UserFactory(username="fuzzer", role="curator", is_superuser=True, is_staff=True)
     _, key = token_create(user=admin, name="schemathesis")
     # Some rows for the fuzzer to find at small ids.

@@ -87,6 +87,21 @@ def test_queued_images_count_runs_and_single_jobs_and_retry_after_follows_the_pa
     assert GenerationJob.objects.filter(status="queued").count() == 5
 
 
+def test_retrying_a_finished_run_counts_against_the_limit_too(api_as, settings):
+    """Otherwise: start runs, cancel them, start more, and retry the cancelled ones."""
+    settings.IMAGINEER_LIMIT_ACTIVE_RUNS = 1
+    client = api_as("creator")
+    template = BatchTemplateFactory()
+    assert start_run(client, template).status_code == 202
+    first = BatchGenerationRun.objects.get()
+    first.jobs.update(status="cancelled")
+    BatchGenerationRun.objects.filter(pk=first.pk).update(status="cancelled")
+    assert start_run(client, template).status_code == 202
+    retry = client.post(f"/api/batch-templates/{template.pk}/runs/{first.pk}/retry")
+    assert retry.status_code == 429
+    assert BatchGenerationRun.objects.get(pk=first.pk).status == "cancelled"
+
+
 def test_a_run_bigger_than_the_limit_says_so(api_as, settings):
     settings.IMAGINEER_LIMIT_QUEUED_JOBS = 2
     response = start_run(api_as("creator"), BatchTemplateFactory())
@@ -107,6 +122,15 @@ def test_curators_are_exempt_while_the_setting_says_so(api_as, settings):
     assert start_run(curator, template).status_code == 202
 
 
+def training_fields(user, album) -> dict:
+    return {
+        "album": album, "name": "busy", "trigger_word": "bzy", "base_model": "tiny", "learning_rate": 1e-4,
+        "rank": 4, "alpha": 4.0, "dropout": 0.0, "max_steps": 10, "save_every": 5, "resolution": 64,
+        "batch_size": 1, "gradient_accumulation": 1, "seed": 1, "created_by": user,
+        "status": TrainingRun.Status.TRAINING, "current_step": 3,
+    }  # fmt: skip
+
+
 def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     settings.IMAGINEER_LIMIT_ACTIVE_LABELING = settings.IMAGINEER_LIMIT_ACTIVE_TRAINING = 1
     settings.IMAGINEER_LIMIT_ACTIVE_SCRAPES = 1
@@ -115,25 +139,7 @@ def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     album = AlbumFactory(created_by=user)
     AlbumImageFactory(album=album)
     LabelingJob.objects.create(album=AlbumFactory(), backend="local", created_by=user)
-    TrainingRun.objects.create(
-        album=album,
-        name="busy",
-        trigger_word="bzy",
-        base_model="tiny",
-        learning_rate=1e-4,
-        rank=4,
-        alpha=4.0,
-        dropout=0.0,
-        max_steps=10,
-        save_every=5,
-        resolution=64,
-        batch_size=1,
-        gradient_accumulation=1,
-        seed=1,
-        created_by=user,
-        status=TrainingRun.Status.TRAINING,
-        current_step=3,
-    )
+    TrainingRun.objects.create(**training_fields(user, album))
     ScrapeJob.objects.create(start_urls=["http://example.com/"], album=album, created_by=user)
 
     label = client.post(f"/api/labeling/album/{album.pk}", {}, format="json")
@@ -147,6 +153,12 @@ def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     assert "training run" in train.json()["error"]["message"] and "step 3/10" in train.json()["error"]["message"]
     assert "IMAGINEER_LIMIT_ACTIVE_SCRAPES" in scrape.json()["error"]["message"]
     assert LabelingJob.objects.count() == TrainingRun.objects.count() == ScrapeJob.objects.count() == 1
+    # Resuming a stopped training run starts work too.
+    stopped = TrainingRun.objects.get()
+    TrainingRun.objects.filter(pk=stopped.pk).update(status=TrainingRun.Status.FAILED)
+    TrainingRun.objects.create(**{**training_fields(user, album), "name": "other", "status": TrainingRun.Status.QUEUED})
+    resume = client.post(f"/api/training/runs/{stopped.pk}/resume/")
+    assert resume.status_code == 429 and TrainingRun.objects.get(pk=stopped.pk).status == "failed"
 
 
 def test_pages_show_the_limit_as_a_form_error(client, settings):

@@ -284,6 +284,7 @@ def _revoke(task_id: str) -> None:
 @transaction.atomic
 def training_resume(*, run: TrainingRun, user: Any) -> TrainingRun:
     """Queue a failed or cancelled run again; it continues from its last checkpoint."""
+    limit_check(user=run.created_by, training=1)
     _ensure_can_control(user, run)
     task_id = str(uuid.uuid4())
     if not TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.RESUMABLE).update(
