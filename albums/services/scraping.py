@@ -259,7 +259,8 @@ def paths_hidden(text: str) -> str:
         tempfile.gettempdir(),
     }
     for root in sorted(roots, key=len, reverse=True):
-        text = re.sub(re.escape(root.rstrip("/")) + r"/[^\s'\"]*", "(a file on the server)", text)
+        # Not inside a URL ("https://example.com/tmp/a.png" keeps its path).
+        text = re.sub(r"(?<![\w.~%/-])" + re.escape(root.rstrip("/")) + r"/[^\s'\"]*", "(a file on the server)", text)
     return text
 
 

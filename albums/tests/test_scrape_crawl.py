@@ -310,3 +310,12 @@ def test_the_scrape_command_exits_non_zero_when_nothing_was_fetched_because_of_e
     with pytest.raises(CommandError, match="Nothing was collected: every URL was refused or failed"):
         call_command("scrape", site.url("/private/cli"), "--album", "CLI refused", stdout=out, stderr=StringIO())
     assert "failed: 0 images added from 0 pages" in out.getvalue()
+
+
+def test_messages_lose_server_paths_but_keep_urls(settings):
+    from albums.services.scraping import paths_hidden
+
+    message = f"cannot identify image file '{settings.MEDIA_ROOT}/scraped/.incoming/tmpab.part' from https://example.com/tmp/a.png"
+    assert paths_hidden(message) == (
+        "cannot identify image file '(a file on the server)' from https://example.com/tmp/a.png"
+    )
