@@ -301,6 +301,23 @@ def crafted_loras() -> dict[str, bytes]:
 # --- the categories ----------------------------------------------------------------------
 
 
+def schema_race(server: Server) -> Row:
+    """Found while fuzzing: eight first requests for /api/schema/ at the same moment (run first,
+    while the server has not generated the schema yet). Wrong: none; 5xx: each one that failed."""
+    row = Row("first /api/schema/ requests at once")
+    barrier = threading.Barrier(8)
+
+    def fetch(_: int) -> requests.Response:
+        barrier.wait(timeout=60)
+        headers = {"Authorization": f"Token {server.ids['curator_token']}"}
+        return requests.get(f"{server.url}/api/schema/", headers=headers, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for response in pool.map(fetch, range(8)):
+            row.answer(response, wrong=False, note=f"GET /api/schema/ -> {response.status_code}")
+    return row
+
+
 def token_scope(server: Server) -> Row:
     """Item 1. With only a leaked token (and a self-made CSRF cookie/token pair, which a script
     can always send): every account page, admin page and page form. Wrong: any answer but a
@@ -600,7 +617,7 @@ def secret_key(server: Server) -> Row:
 
 
 CATEGORIES: list[Callable[..., Row]] = [
-    token_scope, lora_uploads, crafted_headers, nul_characters, media_symlinks, multipart_overrides,
+    schema_race, token_scope, lora_uploads, crafted_headers, nul_characters, media_symlinks, multipart_overrides,
     browser_policy, scraping, limits, sign_in_lockout, secret_key,
 ]  # fmt: skip
 
