@@ -8,10 +8,12 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django import forms
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts import signin
 from accounts.services import email_refusal_reason
 
 
@@ -22,6 +24,28 @@ def _refuse(request: HttpRequest, reason: str) -> ImmediateHttpResponse:
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return settings.IMAGINEER_LOCAL_SIGNUP
+
+    # Failed sign-ins: allauth keeps the per-address limit; the per-account one is
+    # accounts.signin's growing wait, which never refuses the owner for good.
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        super().pre_authenticate(request, **credentials)
+        wait = signin.wait_seconds(request, credentials)
+        if wait:
+            raise forms.ValidationError(signin.wait_message(wait), code="too_many_login_attempts")
+
+    def authenticate(self, request: HttpRequest, **credentials: Any) -> Any:
+        user = super().authenticate(request, **credentials)
+        if user is not None:
+            signin.failures_clear(credentials)
+        return user
+
+    def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
+        signin.failure_record(credentials)
+
+    def post_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post_login(request, user, **kwargs)
+        signin.known_browser_remember(request, response, user)
+        return response
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -1,20 +1,40 @@
-"""``Authorization: Token <key>`` for the API (DRF) and for every other view (middleware)."""
+"""``Authorization: Token <key>``: the API (DRF), and reads of a short list of file views.
+
+A token is a credential for scripts. It authenticates the API (every method: that is what
+it is for) and, outside the API, only GET/HEAD of the views in :data:`TOKEN_READABLE_VIEWS`
+(files and exports a script downloads), enforced by
+:class:`accounts.middleware.TokenScopeMiddleware`. Any other page, every ``/accounts/`` page and the
+admin refuse a request that presents a token, whatever else it carries, and a token request
+is never given a CSRF cookie. So a leaked token cannot change its owner's email address or
+password, mint more tokens, or submit page forms: revoking it cuts the holder off.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from accounts.services import token_authenticate
 
 KEYWORD = "Token"
+# URL names of the non-API views a token may read (GET/HEAD). Keep it short: files only.
+TOKEN_READABLE_VIEWS = frozenset(
+    {
+        "albums:image-file",
+        "albums:image-thumbnail",
+        "albums:album-download",
+        "training:dataset-export",
+        "training:checkpoint-file",
+        "training:sample-file",
+    }
+)
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-def _presented_key(header: bytes) -> str | None:
+def presented_key(header: bytes) -> str | None:
     """The key from an ``Authorization: Token <key>`` header; None when another scheme is used."""
     parts = header.split()
     if not parts or parts[0].decode(errors="replace").lower() != KEYWORD.lower():
@@ -29,6 +49,12 @@ def _presented_key(header: bytes) -> str | None:
         raise exceptions.AuthenticationFailed("The token contains invalid characters.") from None
 
 
+def presents_token(request: HttpRequest) -> bool:
+    """Whether the request carries ``Authorization: Token ...`` (valid or not)."""
+    scheme = request.META.get("HTTP_AUTHORIZATION", "").split(None, 1)
+    return bool(scheme) and scheme[0].lower() == KEYWORD.lower()
+
+
 class HashedTokenAuthentication(BaseAuthentication):
     """DRF authentication against hashed :class:`accounts.models.APIToken` rows.
 
@@ -37,12 +63,9 @@ class HashedTokenAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request: Any) -> tuple[Any, Any] | None:
-        key = _presented_key(get_authorization_header(request))
+        key = presented_key(get_authorization_header(request))
         if key is None:
             return None
-        django_request = getattr(request, "_request", request)
-        if getattr(django_request, "auth", None) is not None:
-            return django_request.user, django_request.auth  # already checked by the middleware
         found = token_authenticate(key=key)
         if found is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
@@ -51,28 +74,3 @@ class HashedTokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Any) -> str:
         # Makes DRF answer 401 (not 403) to requests without credentials.
         return KEYWORD
-
-
-class TokenAuthenticationMiddleware:
-    """Signs a request in by its token for non-API views too (image files, exports).
-
-    Placed after AuthenticationMiddleware and before LoginRequiredMiddleware. No session is
-    created. Unsafe methods on pages still need a CSRF token, which token clients do not have,
-    so a token cannot submit page forms; it is meant for reads outside the API.
-    """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        header = request.META.get("HTTP_AUTHORIZATION", "").encode("iso-8859-1", errors="replace")
-        try:
-            key = _presented_key(header)
-        except exceptions.AuthenticationFailed:
-            key = None
-        if key is not None:
-            found = token_authenticate(key=key)
-            if found is not None:
-                # DRF's Request reads ``auth`` from the request it wraps (HashedTokenAuthentication).
-                request.user, request.auth = found  # type: ignore[attr-defined]
-        return self.get_response(request)

@@ -28,12 +28,9 @@ def _thumbnail(image_id: int | None, size: int = 128) -> str:
     if not image_id:
         return "—"
     url = reverse("albums:image-thumbnail", args=[image_id])
+    # Sized by class (static/css/admin.css): the Content-Security-Policy refuses style attributes.
     return format_html(
-        '<img src="{}?size={}" alt="" loading="lazy" style="max-width:{}px;max-height:{}px;object-fit:contain">',
-        url,
-        size,
-        size,
-        size,
+        '<img src="{}?size={}" alt="" loading="lazy" class="admin-thumb admin-thumb-{}">', url, size, size
     )
 
 
@@ -44,6 +41,9 @@ class AlbumImageInline(admin.TabularInline):
     readonly_fields = ["thumbnail"]
     raw_id_fields = ["image"]
     ordering = ["position", "id"]
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
 
     @admin.display(description="Image")
     def thumbnail(self, obj: AlbumImage) -> str:
@@ -128,6 +128,9 @@ class ImageAdmin(CuratorModelAdmin):
     actions = ["mark_nsfw", "unmark_nsfw", "add_to_album", "remove_from_album", "delete_with_files"]
     list_per_page = 60
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Image], search_term: str):
         results, _may_have_duplicates = super().get_search_results(request, queryset, search_term)

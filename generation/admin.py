@@ -124,6 +124,9 @@ class BatchTemplateAdmin(CuratorModelAdmin):
         ("Generation", {"fields": [("width", "height"), ("steps", "guidance_scale")]}),
     ]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("created_by")
 
@@ -146,7 +149,7 @@ class BatchTemplateAdmin(CuratorModelAdmin):
         if not obj.pk or not obj.csv_data:
             return "Save the template to see its prompts."
         rows = format_html_join("", "<li><strong>Row {}</strong>: {}</li>", template_preview(obj, limit=5))
-        return format_html("<ol class='prompt-preview' style='margin:0;padding-left:1rem'>{}</ol>", rows)
+        return format_html("<ol class='prompt-preview'>{}</ol>", rows)  # styled by static/css/admin.css
 
     def save_model(self, request: HttpRequest, obj: BatchTemplate, form: forms.ModelForm, change: bool) -> None:
         if not change and obj.created_by_id is None and request.user.is_authenticated:

@@ -1,5 +1,8 @@
 """Shared REST pieces: the exception handler that gives every error one JSON shape.
 
+Domain errors (ApplicationError) are 400s; the per-user limits on queued work
+(imagineer.limits.LimitExceeded) are 429s with ``Retry-After``.
+
 {"error": {"code": "...", "message": "...", "fields": {"name": ["..."]}}}
 """
 
@@ -15,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from imagineer.errors import ApplicationError
+from imagineer.limits import LimitExceeded
 
 
 def _flatten_fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -41,6 +45,9 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, LimitExceeded):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return Response(error_body(exc.code, exc.message), status=status.HTTP_429_TOO_MANY_REQUESTS, headers=headers)
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):

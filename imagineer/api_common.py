@@ -36,6 +36,8 @@ _ERRORS = {
     "403": "Signed in, but your role does not allow this.",
     "404": "No such object (or page).",
 }
+# Writes that start work may meet the per-user limits on queued work (imagineer/limits.py).
+_WRITE_ERRORS = {"429": "Too much of your work is queued or running; `Retry-After` says when to try again."}
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -46,7 +48,8 @@ class AutoSchema(SpectacularAutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        for code, description in _ERRORS.items():
+        errors = {**_ERRORS, **_WRITE_ERRORS} if self.method == "POST" else _ERRORS
+        for code, description in errors.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(
                     OpenApiResponse(ErrorSerializer, description=description), code

@@ -3,8 +3,9 @@
 Names are in the ``api`` namespace: ``reverse("api:album-detail", kwargs={"pk": 1})``.
 """
 
+from csp.decorators import csp_update
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from albums.api.album_views import (
@@ -24,7 +25,7 @@ from generation.api.views import (
     RandomThemeView,
     TemplateRunViewSet,
 )
-from imagineer.api_views import ConfigView, HealthView
+from imagineer.api_views import ConfigView, HealthView, SchemaView
 from labeling.api.views import AlbumLabelView, ImageLabelView, LabelingJobViewSet, TaskStatusView
 
 app_name = "api"
@@ -59,8 +60,14 @@ urlpatterns = [
     path("labeling/image/<int:pk>", ImageLabelView.as_view(), name="labeling-image"),
     path("labeling/album/<int:pk>", AlbumLabelView.as_view(), name="labeling-album"),
     path("labeling/tasks/<str:task_id>", TaskStatusView.as_view(), name="labeling-task"),
-    path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("schema/swagger-ui", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
-    path("schema/redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("schema", SchemaView.as_view(), name="schema"),
+    # The split view serves its start-up script as a separate file: no inline script (CSP).
+    path("schema/swagger-ui", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="swagger-ui"),
+    # ReDoc builds its search index in a worker made from a blob: URL.
+    path(
+        "schema/redoc",
+        csp_update({"worker-src": ["blob:"]})(SpectacularRedocView.as_view(url_name="api:schema")),
+        name="redoc",
+    ),
     *router.urls,
 ]

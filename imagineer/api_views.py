@@ -1,13 +1,15 @@
-"""/api/health, /api/config, and the JSON 404/500 answers for unknown /api/ URLs."""
+"""/api/health, /api/config, /api/schema, and the JSON 404/500 answers for unknown /api/ URLs."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -153,6 +155,19 @@ class ConfigView(APIView):
                 config_update(changes=_changes(request.data), user=perms.acting_user(request.user), partial=True)
             )
         )
+
+
+class SchemaView(SpectacularAPIView):
+    """drf-spectacular's schema, generated one request at a time: the first generation in a
+    process loads extension classes lazily without a lock, and two first requests at once
+    answered 500 (AttributeError in drf_spectacular.plumbing._load_class)."""
+
+    _generating = threading.Lock()
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with self._generating:
+            return super().get(request, *args, **kwargs)
 
 
 def _is_api(request: HttpRequest) -> bool:

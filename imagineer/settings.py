@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from imagineer.csp import drf_style_attribute_hashes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -88,6 +91,12 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "imagineer-development-only-not-secret"  # noqa: S105 - embedded default, DEBUG only
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    # Django only warns (security.W009); a short key signs sessions, password resets and tokens.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is {len(SECRET_KEY)} characters; with DEBUG off it must be at least 50 random characters "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -107,6 +116,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_results",
+    "csp",
     "imagineer",
     "albums",
     "generation",
@@ -122,12 +132,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "imagineer.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.authentication.TokenAuthenticationMiddleware",
+    # PostgreSQL cannot store NUL: refused with a 400 before any view reads the input.
+    "imagineer.middleware.RefuseNulMiddleware",
+    "accounts.middleware.TokenScopeMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Every view needs sign-in unless marked @login_not_required (sign-in, health; DRF views
     # opt out and answer 401 themselves). Django's, HTMX-aware.
@@ -239,7 +253,17 @@ IMAGINEER_SCHEDULER = _env_str("IMAGINEER_SCHEDULER", "dpmsolver++")
 # OpenMP threads spinning against each other (many times slower under contention).
 IMAGINEER_TORCH_THREADS = _env_int("IMAGINEER_TORCH_THREADS", 0, minimum=0, maximum=256)
 IMAGINEER_MAX_PROMPT_CHARS = 2000
-IMAGINEER_MAX_CSV_ROWS = 10_000
+# Rows of one batch template (one run makes one image per row).
+IMAGINEER_MAX_TEMPLATE_ROWS = _env_int("IMAGINEER_MAX_TEMPLATE_ROWS", 1000, minimum=1, maximum=100_000)
+
+# --- limits on queued work per user (imagineer/limits.py); 0 = no limit ---------------------
+
+IMAGINEER_LIMIT_QUEUED_JOBS = _env_int("IMAGINEER_LIMIT_QUEUED_JOBS", 2000, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_RUNS = _env_int("IMAGINEER_LIMIT_ACTIVE_RUNS", 5, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_LABELING = _env_int("IMAGINEER_LIMIT_ACTIVE_LABELING", 3, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_TRAINING = _env_int("IMAGINEER_LIMIT_ACTIVE_TRAINING", 2, minimum=0)
+IMAGINEER_LIMIT_ACTIVE_SCRAPES = _env_int("IMAGINEER_LIMIT_ACTIVE_SCRAPES", 3, minimum=0)
+IMAGINEER_LIMITS_EXEMPT_CURATORS = _env_bool("IMAGINEER_LIMITS_EXEMPT_CURATORS", default=True)
 
 # --- scraping ---------------------------------------------------------------------------
 
@@ -415,9 +439,14 @@ ACCOUNT_EMAIL_VERIFICATION = _env_choice(
 )
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Imagineer] "
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# Failed sign-ins per account: after this many, attempts from browsers that never signed in to
+# the account wait 2**(failures - this) seconds, at most IMAGINEER_LOGIN_DELAY_MAX; the right
+# password is never refused for good, so nobody can lock an owner out (accounts/signin.py).
+IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT = _env_int("IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+IMAGINEER_LOGIN_DELAY_MAX = _env_int("IMAGINEER_LOGIN_DELAY_MAX", 60, minimum=1, maximum=3600)
 ACCOUNT_RATE_LIMITS = {
-    # Failed sign-ins: per client address and per account (username/email tried).
-    "login_failed": "10/m/ip,{}/5m/key".format(_env_int("IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)),
+    # Failed sign-ins per client address (per account: IMAGINEER_LOGIN_FAILURES_PER_ACCOUNT).
+    "login_failed": "10/m/ip",
     "login": "30/m/ip",
     "signup": "20/m/ip",
 }
@@ -478,6 +507,27 @@ if IMAGINEER_HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^health$"]
+# Content-Security-Policy (django-csp; imagineer/csp.py says why each source is there): this
+# server only, no inline script, inline <style> only with the response's nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-hashes'", *drf_style_attribute_hashes()],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        # Google sign-in POSTs here and is redirected to Google's consent page.
+        "form-action": [SELF, *(["https://accounts.google.com"] if GOOGLE_CLIENT_ID else [])],
+        "report-uri": "/csp-report",
+    }
+}
+
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if _env_bool("IMAGINEER_TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -8,6 +8,7 @@ from imagineer.api_fallback import FALLBACK_NAME, api_unmatched
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("csp-report", views.csp_report, name="csp-report"),
     path("", include("albums.urls")),
     path("", include("generation.urls")),
     path("admin/", admin.site.urls),

@@ -22,6 +22,7 @@ from django.utils import timezone
 from albums.models import Album, AlbumImage, Image
 from albums.services.files import media_path
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 from labeling.backends import (
     AI_SOURCES,
     BACKENDS,
@@ -170,6 +171,7 @@ def album_label_start(
     """
     from labeling.tasks import label_album
 
+    limit_check(user=user, labeling=1)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     task_id = str(uuid.uuid4())

@@ -158,7 +158,10 @@ def _checkpoint(run: TrainingRun, step: int) -> dict[str, Any]:
 
 
 def _file(relative: str, content_type: str, *, attachment: bool, filename: str | None = None) -> FileResponse:
-    path = media_path(relative)
+    try:
+        path = media_path(relative)
+    except ValueError:  # a symlink or ".." out of MEDIA_ROOT: as good as missing
+        raise Http404("The file is missing on disk.") from None
     if not path.is_file():
         raise Http404("The file is missing on disk.")
     response = FileResponse(

@@ -48,6 +48,8 @@ CREATORS_ONLY = (403, 200, 200, 200)
 TABLE = [
     # --- home, albums, images ------------------------------------------------------------
     C("", "GET", "/", (ANON_PAGE, *SIGNED_IN)),
+    # Browsers POST CSP violation reports here signed in or not; an empty body is refused.
+    C("csp-report", "POST", "/csp-report", (400, 400, 400, 400, 400)),
     C("albums/", "GET", "/albums/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/", "GET", "/albums/{album}/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/download.zip", "GET", "/albums/{album}/download.zip", (ANON_PAGE, *SIGNED_IN)),

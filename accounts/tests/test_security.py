@@ -7,16 +7,19 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.core.management import call_command
 from django.http import HttpResponse
 from django.test import Client
 
+from accounts import signin
 from albums.models import Album, Image
 from imagineer.permissions import (
     RolePermission,
@@ -68,19 +71,60 @@ def test_local_sign_in_by_username_or_email(client):
     assert response.status_code == 302 and response["Location"] == "/"
 
 
-def test_failed_sign_ins_are_rate_limited_per_account(client):
+def test_failed_sign_ins_slow_a_guesser_but_never_lock_the_owner_out(client, settings):
+    """Five wrong passwords make the next attempts wait (2**n seconds after the last failure,
+    capped), the right password included, but only for a while: anyone could otherwise lock
+    any account. A browser that signed in to the account before is never made to wait."""
+    settings.IMAGINEER_LOGIN_DELAY_MAX = 60
+    # Every test client comes from 127.0.0.1: keep the per-address limit out of the way.
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed": "100/m/ip"}
     UserFactory(username="carol")
     for _attempt in range(5):
         response = client.post("/accounts/login/", {"login": "carol", "password": "wrong"})
         assert "not correct" in response.content.decode()
 
-    blocked = client.post("/accounts/login/", {"login": "carol", "password": "pw-test-123"})
-
-    assert blocked.status_code == 200
-    assert "Too many failed login attempts" in blocked.content.decode()
+    held = client.post("/accounts/login/", {"login": "carol", "password": "pw-test-123"})
+    assert held.status_code == 200
+    assert "Too many failed sign-ins for this account: wait 1 second and try again." in held.content.decode()
     assert "_auth_user_id" not in client.session
-    UserFactory(username="dave")  # another account from the same address is not locked out
+    UserFactory(username="dave")  # another account from the same address is not held back
     assert client.post("/accounts/login/", {"login": "dave", "password": "pw-test-123"}).status_code == 302
+    client.logout()
+
+    time.sleep(1.1)  # the wait after five failures is one second
+    owner = Client()
+    response = owner.post("/accounts/login/", {"login": "carol", "password": "pw-test-123"})
+    assert response.status_code == 302 and owner.session["_auth_user_id"]
+    known_browser = owner.cookies["imagineer_known_browser"].value
+    owner.logout()
+
+    # A guesser keeps failing: each failure doubles the wait (here to the 60-second cap) ...
+    guesser = Client()
+    for _attempt in range(5):
+        guesser.post("/accounts/login/", {"login": "carol", "password": "wrong"})
+    for _attempt in range(8):
+        cache_state = cache.get(signin._cache_key("carol"))
+        cache.set(signin._cache_key("carol"), {**cache_state, "last": 0})  # let the guess through
+        guesser.post("/accounts/login/", {"login": "carol", "password": "wrong"})
+    refused = guesser.post("/accounts/login/", {"login": "carol", "password": "pw-test-123"})
+    assert "wait 60 seconds" in refused.content.decode()
+    # ... but the owner's browser, which signed in before, goes straight in.
+    returning = Client()
+    returning.cookies["imagineer_known_browser"] = known_browser
+    response = returning.post("/accounts/login/", {"login": "carol", "password": "pw-test-123"})
+    assert response.status_code == 302 and returning.session["_auth_user_id"]
+
+
+def test_failed_sign_ins_are_still_limited_per_address(client):
+    """The per-address limit (10 failures a minute) holds across accounts: spraying guesses over
+    many accounts from one address is stopped there."""
+    for n in range(10):
+        UserFactory(username=f"spray{n}")
+        client.post("/accounts/login/", {"login": f"spray{n}", "password": "wrong"})
+    UserFactory(username="eleventh")
+    response = client.post("/accounts/login/", {"login": "eleventh", "password": "pw-test-123"})
+    assert "_auth_user_id" not in client.session
+    assert "Too many failed login attempts" in response.content.decode()
 
 
 def test_sign_in_requests_are_rate_limited_per_address(client, settings):
@@ -264,12 +308,22 @@ def _settings_in_subprocess(env: dict[str, str], expression: str) -> subprocess.
     [
         ({"IMAGINEER_DEFAULT_ROLE": "admin"}, "IMAGINEER_DEFAULT_ROLE"),
         ({"GOOGLE_CLIENT_ID": "x.apps.googleusercontent.com", "GOOGLE_CLIENT_SECRET": ""}, "GOOGLE_CLIENT_SECRET"),
+        ({"DEBUG": "false", "SECRET_KEY": "short", "ALLOWED_HOSTS": "example.com"}, "SECRET_KEY"),
+        ({"DEBUG": "false", "SECRET_KEY": "k" * 49 + "x", "ALLOWED_HOSTS": "example.com"}, "SECRET_KEY"),
+        ({"DEBUG": "false", "SECRET_KEY": "x" * 49, "ALLOWED_HOSTS": "example.com"}, "SECRET_KEY"),
     ],
 )
 def test_bad_account_settings_stop_start_up_naming_the_variable(env, variable):
     result = _settings_in_subprocess(env, "1")
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and variable in result.stderr
+
+
+def test_a_long_secret_key_starts_in_production_and_any_key_in_development():
+    production = {"DEBUG": "false", "ALLOWED_HOSTS": "example.com", "SECRET_KEY": secrets.token_urlsafe(38)}
+    assert _settings_in_subprocess(production, "len(settings.SECRET_KEY)").stdout.strip() == "51"
+    development = _settings_in_subprocess({"DEBUG": "true", "SECRET_KEY": "short"}, "settings.SECRET_KEY")
+    assert development.stdout.strip() == "short", development.stderr
 
 
 def test_an_allow_list_makes_local_addresses_need_verification():

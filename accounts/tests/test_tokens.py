@@ -120,13 +120,13 @@ def test_expired_token_and_inactive_user_are_refused():
     assert token_client(inactive_key).get("/probe/").status_code == 401
 
 
-def test_token_works_on_page_views_for_reads_but_cannot_submit_forms():
+def test_token_opens_no_account_page_and_cannot_submit_forms():
     user = UserFactory()
     _, key = token_create(user=user, name="downloads")
     pages = token_client(key)
 
-    assert pages.get("/accounts/").status_code == 200
-    assert pages.post("/accounts/tokens/", {"name": "sneaky"}).status_code == 403  # no CSRF token
+    assert pages.get("/accounts/").status_code == 403  # tokens read files, not account pages
+    assert pages.post("/accounts/tokens/", {"name": "sneaky"}).status_code == 403
     assert APIToken.objects.filter(user=user).count() == 1
 
 

@@ -74,6 +74,8 @@ def address_refusal(address: str) -> str | None:
     for test, kind in (
         (ip.is_unspecified, "an unspecified address"),
         (ip.is_link_local, "a link-local address"),
+        # fec0::/10, deprecated (RFC 3879) but still routed inside some networks; Python counts it global.
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "a site-local address (fec0::/10)"),
         (ip.is_multicast, "a multicast address"),
         (ip.is_reserved, "a reserved address"),
         (ip.is_private, "a private address"),

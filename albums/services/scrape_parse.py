@@ -176,8 +176,12 @@ def image_verify(path: Path, *, min_width: int, min_height: int) -> VerifiedImag
                 )
         except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
             raise FetchRefused("decompression_bomb", f"refused as a decompression bomb: {exc}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise FetchRefused("not_an_image", f"not a readable image: {exc}") from None
+        except UnidentifiedImageError:
+            raise FetchRefused("not_an_image", "not a readable image: Pillow does not recognise its format") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            # Pillow's messages may name the temporary file; say what, not where.
+            detail = str(exc).replace(str(path), "the download")
+            raise FetchRefused("not_an_image", f"not a readable image: {detail}") from None
 
 
 def hamming(first: str, second: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import time
 from collections import deque
@@ -44,6 +45,7 @@ from albums.services.scrape_parse import (
     site_of,
 )
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,7 @@ def scrape_job_create(
     ``user`` (None from the management command) becomes the owner of the job and the new album;
     whether they may scrape into ``album`` is the caller's decision (imagineer.permissions).
     """
+    limit_check(user=user, scraping=1)
     urls = _start_urls_clean(start_urls)
     values = {
         "max_images": max_images,
@@ -209,16 +212,50 @@ def scrape_job_run(*, job_id: int, on_progress: ProgressCallback | None = None) 
     except Exception as exc:
         logger.exception("Scrape job %s failed", job_id)
         job.status = ScrapeJob.Status.FAILED
-        job.error = f"{type(exc).__name__}: {exc}"
+        job.error = paths_hidden(f"{type(exc).__name__}: {exc}")
     else:
         job.status = ScrapeJob.Status.CANCELLED if crawl.cancelled else ScrapeJob.Status.SUCCEEDED
         job.cancel_requested = crawl.cancelled
+        failure = None if crawl.cancelled else scrape_failure(job)
+        if failure:
+            job.status, job.error = ScrapeJob.Status.FAILED, failure
     job.finished_at = timezone.now()
     job.current_url = ""
     job.save(update_fields=[*Crawl.PROGRESS_FIELDS, "status", "error", "finished_at"])
     if on_progress:
         on_progress(job)
     return job
+
+
+def scrape_failure(job: ScrapeJob) -> str | None:
+    """Why a finished crawl counts as failed: it collected nothing, and only because of problems.
+
+    That is: no page could be fetched, or images were found and every one was refused for a
+    problem (not for being a duplicate or too small). A page with no images is not a failure.
+    """
+    benign = any(job.skip_reasons.get(reason) for reason in SKIP_REASONS_NOT_PROBLEMS - {"offsite"})
+    if job.images_downloaded or benign or not job.errors or (job.pages_fetched and not job.images_found):
+        return None
+    problems = sorted(
+        ((reason, count) for reason, count in job.skip_reasons.items() if reason not in SKIP_REASONS_NOT_PROBLEMS),
+        key=lambda item: -item[1],
+    )
+    summary = ", ".join(f"{reason}: {count}" for reason, count in problems)
+    return f"Nothing was collected: every URL was refused or failed ({summary}). First: {job.errors[0]['message']}"
+
+
+def paths_hidden(text: str) -> str:
+    """A message without this server's file paths (Pillow and the OS name the temporary file)."""
+    roots = {
+        str(settings.MEDIA_ROOT),
+        str(Path(settings.MEDIA_ROOT).resolve()),
+        str(settings.BASE_DIR),
+        tempfile.gettempdir(),
+    }
+    for root in sorted(roots, key=len, reverse=True):
+        # Not inside a URL ("https://example.com/tmp/a.png" keeps its path).
+        text = re.sub(r"(?<![\w.~%/-])" + re.escape(root.rstrip("/")) + r"/[^\s'\"]*", "(a file on the server)", text)
+    return text
 
 
 # --- the crawl ---------------------------------------------------------------------------
@@ -268,9 +305,8 @@ class Crawl:
             self.job.images_skipped += 1
         self.job.skip_reasons[reason] = self.job.skip_reasons.get(reason, 0) + 1
         if reason not in SKIP_REASONS_NOT_PROBLEMS:
-            self.job.errors = [*self.job.errors, {"url": url[:2000], "reason": reason, "message": message[:500]}][
-                -ERRORS_KEPT:
-            ]
+            entry = {"url": url[:2000], "reason": reason, "message": paths_hidden(message)[:500]}
+            self.job.errors = [*self.job.errors, entry][-ERRORS_KEPT:]
         self.save()
 
     def cancel_requested(self) -> bool:

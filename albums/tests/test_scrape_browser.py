@@ -17,6 +17,7 @@ from django.db import connections
 
 from albums.models import Image, ScrapeJob
 from albums.tests.scrape_site import picture, site_running
+from imagineer.tests.browser import watch
 from imagineer.tests.factories import UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -43,6 +44,7 @@ def page() -> Iterator:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.set_default_timeout(20_000)
             page = context.new_page()
+            watched = watch(page)  # Content-Security-Policy violations
             page.on(
                 "request",
                 lambda request: (
@@ -56,6 +58,7 @@ def page() -> Iterator:
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     assert not outside, f"the pages asked for something off the server: {outside}"
+    assert watched.problems() == []
 
 
 def test_start_follow_and_cancel_a_scrape(page, live_server, celery_worker, settings):

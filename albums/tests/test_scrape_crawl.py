@@ -265,3 +265,59 @@ def test_permissions_and_input_checks(site, api_as):
         scrape_job_create(user=owner, start_urls=[site.url("/")])
     assert "album_name" in caught.value.fields
     assert ScrapeJob.objects.count() == 1
+
+
+def test_a_job_whose_every_url_was_refused_fails_with_the_reasons(site):
+    site.add("/private/only", "<p>nothing for robots</p>")
+    job = crawl(site, "/private/only")
+    assert job.status == ScrapeJob.Status.FAILED
+    assert job.error.startswith("Nothing was collected: every URL was refused or failed (robots: 1). First: ")
+    assert "disallowed by robots.txt" in job.error
+
+
+def test_a_page_whose_every_image_is_broken_fails_without_naming_server_paths(site, settings):
+    site.add("/broken/a.png", "<html>not an image</html>", "image/png")
+    site.add("/broken/b.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png")
+    site.add("/broken/", '<img src="/broken/a.png"><img src="/broken/b.png">')
+    job = crawl(site, "/broken/")
+    assert job.status == ScrapeJob.Status.FAILED
+    assert "Nothing was collected" in job.error and "not_an_image: 2" in job.error
+    shown = job.error + " ".join(error["message"] for error in job.errors)
+    assert "not a readable image" in shown
+    for secret in (str(settings.MEDIA_ROOT), ".part", "/tmp", str(settings.BASE_DIR)):
+        assert secret not in shown, secret
+
+
+def test_a_page_without_images_and_a_job_of_duplicates_still_succeed(site):
+    site.add("/empty/", "<p>no pictures here</p>")
+    assert crawl(site, "/empty/").status == ScrapeJob.Status.SUCCEEDED
+    site.add_image("/again/one.png", picture(700))
+    site.add("/again/", '<img src="/again/one.png">')
+    first = crawl(site, "/again/")
+    second = scrape_job_run(
+        job_id=scrape_job_create(
+            user=None, start_urls=[site.url("/again/")], album=first.album, min_width=32, min_height=32, enqueue=False
+        ).pk
+    )
+    assert (first.status, second.status, second.images_downloaded) == ("succeeded", "succeeded", 0)
+
+
+def test_the_scrape_command_exits_non_zero_when_nothing_was_fetched_because_of_errors(site):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    site.add("/private/cli", "<p>refused</p>")
+    out = StringIO()
+    with pytest.raises(CommandError, match="Nothing was collected: every URL was refused or failed"):
+        call_command("scrape", site.url("/private/cli"), "--album", "CLI refused", stdout=out, stderr=StringIO())
+    assert "failed: 0 images added from 0 pages" in out.getvalue()
+
+
+def test_messages_lose_server_paths_but_keep_urls(settings):
+    from albums.services.scraping import paths_hidden
+
+    message = f"cannot identify image file '{settings.MEDIA_ROOT}/scraped/.incoming/tmpab.part' from https://example.com/tmp/a.png"
+    assert paths_hidden(message) == (
+        "cannot identify image file '(a file on the server)' from https://example.com/tmp/a.png"
+    )

@@ -83,6 +83,8 @@ def refused(url: str) -> FetchRefused:
         ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
         ("http://[::ffff:10.0.0.1]/", "embedding 10.0.0.1, a private address"),
         ("http://[fe80::1]/", "link-local"),
+        ("http://[fec0::1]/", "fec0::1 is a site-local address"),
+        ("http://[feff:ffff::1]/", "site-local"),
         ("http://0.0.0.0:80/", "unspecified"),
         ("http://224.0.0.1/", "multicast"),
         ("http://240.0.0.1/", "reserved"),

@@ -7,6 +7,8 @@ ApplicationError, which the API maps to the same 400 body.
 
 from __future__ import annotations
 
+import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +16,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
+from rest_framework.utils import html
 
 from albums.models import Album
 from generation.engine.schedulers import SCHEDULERS
@@ -56,8 +59,18 @@ def size_field(**kwargs: Any) -> serializers.IntegerField:
 # --- LoRAs ------------------------------------------------------------------------------
 
 
+class FiniteFloatField(serializers.FloatField):
+    """A float that JSON can carry: NaN and infinities (which a row may hold from before files
+    were checked) are shown as null, so that one row cannot break a whole list."""
+
+    def to_representation(self, value: Any) -> float | None:  # type: ignore[override]  # null for NaN/inf
+        number = float(value)
+        return number if math.isfinite(number) else None
+
+
 class LoraSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    alpha = FiniteFloatField(read_only=True, allow_null=True)
     in_use = serializers.SerializerMethodField(help_text="Used by a template: it cannot be deleted.")
 
     class Meta:
@@ -262,6 +275,42 @@ class RunOverridesSerializer(serializers.Serializer):
     )
 
 
+FORM_OVERRIDES_HELP = (
+    'In a form, send overrides as one field "overrides" holding a JSON object '
+    '(overrides={"steps": 20}) or as dotted fields (overrides.steps=20), or send the request as JSON.'
+)
+
+
+def _form_overrides(data: Any) -> Any:
+    """A form body's ``overrides``: a JSON object in one field, or DRF's dotted fields.
+
+    Anything else under that name (``overrides[steps]``, a JSON list) used to be dropped
+    silently, and the run went ahead with the template's defaults; it is refused instead.
+    """
+    stray = sorted(
+        key for key in data if key.startswith("overrides") and key != "overrides" and not key.startswith("overrides.")
+    )
+    if stray:
+        raise serializers.ValidationError({"overrides": [f"{stray[0]!r} is not understood. {FORM_OVERRIDES_HELP}"]})
+    if "overrides" not in data:
+        return data
+    if any(key.startswith("overrides.") for key in data):
+        raise serializers.ValidationError(
+            {"overrides": ["Send overrides either as one JSON field or as dotted fields, not both."]}
+        )
+    try:
+        overrides = json.loads(data["overrides"])
+    except ValueError as error:
+        raise serializers.ValidationError(
+            {"overrides": [f"The overrides field is not valid JSON ({error}). {FORM_OVERRIDES_HELP}"]}
+        ) from None
+    if not isinstance(overrides, dict):
+        raise serializers.ValidationError(
+            {"overrides": [f"The overrides field must hold a JSON object. {FORM_OVERRIDES_HELP}"]}
+        )
+    return {**{key: data[key] for key in data if key != "overrides"}, "overrides": overrides}
+
+
 class RunStartSerializer(serializers.Serializer):
     """POST /api/batch-templates/<id>/generate."""
 
@@ -274,7 +323,14 @@ class RunStartSerializer(serializers.Serializer):
         help_text="The original API's name for theme.",
     )
     album_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    overrides = RunOverridesSerializer(required=False)
+    overrides = RunOverridesSerializer(
+        required=False,
+        help_text='In a form (multipart) body: one field `overrides` holding a JSON object (`{"steps": 20}`), '
+        "or dotted fields (`overrides.steps`).",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        return super().to_internal_value(_form_overrides(data) if html.is_html_input(data) else data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         theme = attrs.pop("user_theme", None)

@@ -7,26 +7,65 @@ The base architecture is told apart by what the tensors are, not by file size:
 - SD1.x: cross-attention over 768-wide embeddings (CLIP ViT-L).
 The cross-attention width is the input width of a LoRA ``down``/``A`` matrix of an ``attn2``
 ``to_k``/``to_v`` projection, the layer that reads the text embeddings.
+
+Files come from uploads, so the header is hostile input: every field is checked against the
+safetensors format (dtypes, shapes of non-negative integers, data offsets inside the file
+that match the shape) before anything is read from it, and every refusal is a
+:class:`LoraFileError` whose message names what is wrong. Nothing else may escape: rows
+built from what this returns (rank, alpha) must always be storable and serialisable.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HEADER_LIMIT = 100 * 1024 * 1024
+# One tensor dimension; larger ones are not real files (and overflow integer columns).
+MAX_DIMENSION = 2**31 - 1
+# LoRA ranks in the wild are 1 to 1024.
+MAX_RANK = 4096
+# Bytes per element of the safetensors dtypes a LoRA may hold.
+DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "U16": 2,
+    "I16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "U32": 4,
+    "I32": 4,
+    "F32": 4,
+    "U64": 8,
+    "I64": 8,
+    "F64": 8,
+}
 BASE_BY_CROSS_ATTENTION = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
 BASE_LABELS = {"sd15": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "unknown": "unknown"}
 _DOWN = re.compile(r"(lora_down|lora_A|lora\.down)(\.[^.]+)?\.weight$")
 _CROSS_KV = re.compile(r"attn2[._](processor[._])?to_[kv]")
 _SDXL_MARKERS = ("lora_te2_", "text_encoder_2.", "te2.", "add_embedding", "label_emb")
+_NAME_SHOWN = 80
 
 
 class LoraFileError(ValueError):
     """The file is not a LoRA we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int  # offsets into the data buffer, which starts after the header
+    end: int
 
 
 @dataclass(frozen=True)
@@ -42,83 +81,174 @@ class LoraInfo:
         return BASE_LABELS.get(self.base, self.base)
 
 
-def safetensors_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
-    """The tensor table ({name: {dtype, shape, data_offsets}}) and the ``__metadata__`` of a file."""
-    if path.suffix.lower() != ".safetensors":
-        if path.suffix.lower() in {".ckpt", ".pt", ".pth", ".bin", ".pkl"}:
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= _NAME_SHOWN else name[:_NAME_SHOWN] + "...")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _tensor(file: str, name: str, entry: Any, data_size: int) -> Tensor:
+    where = f"{file}: tensor {_shown(name)}"
+    if not isinstance(entry, dict):
+        raise LoraFileError(f"{where} is described by {type(entry).__name__}, not an object.")
+    dtype = entry.get("dtype")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+        raise LoraFileError(f"{where} has an unknown dtype {str(dtype)[:20]!r}.")
+    if "shape" not in entry:
+        raise LoraFileError(f"{where} has no shape.")
+    shape = entry["shape"]
+    if not isinstance(shape, list) or not all(_is_int(dim) for dim in shape):
+        raise LoraFileError(f"{where} has the shape {str(shape)[:40]}; a shape is a list of whole numbers.")
+    if any(not 0 <= dim <= MAX_DIMENSION for dim in shape):
+        raise LoraFileError(f"{where} has the shape {str(shape)[:60]}; dimensions are 0 to {MAX_DIMENSION}.")
+    offsets = entry.get("data_offsets")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(offset) for offset in offsets)):
+        raise LoraFileError(f"{where} has no valid data_offsets (two whole numbers).")
+    begin, end = offsets
+    if not 0 <= begin <= end <= data_size:
+        raise LoraFileError(f"{where} has data_offsets {offsets} outside the file's {data_size:,} bytes of data.")
+    needed = math.prod(shape) * DTYPE_BYTES[dtype]
+    if needed != end - begin:
+        raise LoraFileError(
+            f"{where}: a {dtype} tensor of shape {shape} needs {needed:,} bytes, but its data_offsets hold {end - begin:,}."
+        )
+    return Tensor(dtype=dtype, shape=tuple(shape), begin=begin, end=end)
+
+
+def safetensors_header(path: Path, *, name: str | None = None) -> tuple[dict[str, Tensor], dict[str, str], int]:
+    """The checked tensor table, the ``__metadata__`` and where the data buffer starts in the file.
+
+    ``name`` is the file's name in messages (and for its suffix) when ``path`` is a temporary file.
+    """
+    shown = Path(name or path.name)
+    suffix = shown.suffix.lower()
+    if suffix != ".safetensors":
+        if suffix in {".ckpt", ".pt", ".pth", ".bin", ".pkl"}:
             raise LoraFileError(
-                f"{path.name} is a pickle file ({path.suffix}); pickles can run code when loaded, so only "
+                f"{shown.name} is a pickle file ({shown.suffix}); pickles can run code when loaded, so only "
                 ".safetensors files are accepted. Convert it to .safetensors first."
             )
-        raise LoraFileError(f"{path.name} is not a .safetensors file; only .safetensors LoRAs are accepted.")
+        raise LoraFileError(f"{shown.name} is not a .safetensors file; only .safetensors LoRAs are accepted.")
     try:
+        size = path.stat().st_size
         with path.open("rb") as handle:
             raw_length = handle.read(8)
             if len(raw_length) != 8:
-                raise LoraFileError(f"{path.name} is too short to be a safetensors file.")
+                raise LoraFileError(f"{shown.name} is too short to be a safetensors file.")
             (length,) = struct.unpack("<Q", raw_length)
-            if not 2 <= length <= HEADER_LIMIT:
-                raise LoraFileError(f"{path.name} has no valid safetensors header (header length {length}).")
-            header = json.loads(handle.read(length))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, LoraFileError):
-            raise
-        raise LoraFileError(f"{path.name} is not a readable safetensors file: {exc}.") from None
+            if not 2 <= length <= min(HEADER_LIMIT, size - 8):
+                raise LoraFileError(
+                    f"{shown.name} has no valid safetensors header (header length {length:,} in a {size:,}-byte file)."
+                )
+            header = json.loads(handle.read(length).decode("utf-8"))
+    except LoraFileError:
+        raise
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise LoraFileError(f"{shown.name} is not a readable safetensors file: {str(exc)[:200]}.") from None
     if not isinstance(header, dict):
-        raise LoraFileError(f"{path.name} has a malformed safetensors header.")
-    metadata = header.pop("__metadata__", None) or {}
-    return header, metadata
+        raise LoraFileError(f"{shown.name} has a malformed safetensors header (not a JSON object).")
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+        raise LoraFileError(f"{shown.name}: __metadata__ must be an object whose values are strings.")
+    data_start = 8 + length
+    tensors = {name: _tensor(shown.name, name, entry, size - data_start) for name, entry in header.items()}
+    return tensors, metadata, data_start
 
 
-def lora_inspect(path: Path) -> LoraInfo:
-    tensors, metadata = safetensors_header(path)
+def lora_inspect(path: Path, *, name: str | None = None) -> LoraInfo:
+    """Base, rank and alpha of a LoRA file; ``name`` as in :func:`safetensors_header`."""
+    tensors, metadata, data_start = safetensors_header(path, name=name)
+    file = name or path.name
     if not tensors:
-        raise LoraFileError(f"{path.name} holds no tensors.")
-    names = list(tensors)
-    downs = {name: tensors[name]["shape"] for name in names if _DOWN.search(name)}
+        raise LoraFileError(f"{file} holds no tensors.")
+    downs = {name: tensor.shape for name, tensor in tensors.items() if _DOWN.search(name)}
     if not downs:
         raise LoraFileError(
-            f"{path.name} has no LoRA down/A matrices: it is not a LoRA (a full checkpoint or an embedding?)."
+            f"{file} has no LoRA down/A matrices: it is not a LoRA (a full checkpoint or an embedding?)."
         )
-    rank = next((shape[0] for shape in downs.values() if shape), None)
-    cross = None
-    for name, shape in downs.items():
-        if _CROSS_KV.search(name) and ("unet" in name or "lora_unet" in name) and len(shape) >= 2:
-            cross = int(shape[1])
-            break
-    if any(marker in name for name in names for marker in _SDXL_MARKERS) or cross == 2048:
+    first, shape = next(iter(downs.items()))
+    if len(shape) < 2:
+        raise LoraFileError(f"{file}: the down matrix {_shown(first)} has the shape {list(shape)}, not a matrix.")
+    rank = shape[0]
+    if not 1 <= rank <= MAX_RANK:
+        raise LoraFileError(f"{file}: the down matrix {_shown(first)} gives rank {rank}; a rank is 1 to {MAX_RANK}.")
+    cross = next(
+        (
+            shape[1]
+            for down, shape in downs.items()
+            if _CROSS_KV.search(down) and ("unet" in down or "lora_unet" in down) and len(shape) >= 2
+        ),
+        None,
+    )
+    if any(marker in tensor for tensor in tensors for marker in _SDXL_MARKERS) or cross == 2048:
         base = "sdxl"
     else:
         base = BASE_BY_CROSS_ATTENTION.get(cross or 0, "unknown")
-    alpha = _alpha(tensors, metadata, path)
-    return LoraInfo(base=base, rank=rank, alpha=alpha, cross_attention_dim=cross, tensor_count=len(names))
+    alpha = _alpha(path, file, tensors, metadata, data_start)
+    return LoraInfo(base=base, rank=rank, alpha=alpha, cross_attention_dim=cross, tensor_count=len(tensors))
 
 
-def _alpha(tensors: dict[str, dict], metadata: dict[str, str], path: Path) -> float | None:
+def _alpha_checked(value: Any, where: str) -> float:
+    """A usable alpha (finite, not negative) from a metadata value."""
+    try:
+        alpha = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise LoraFileError(f"{where} is {str(value)[:40]!r}, not a number.") from None
+    if not math.isfinite(alpha) or alpha < 0:
+        raise LoraFileError(f"{where} is {str(value)[:40]!r}; alpha must be a finite number, 0 or more.")
+    return alpha
+
+
+def _alpha(
+    path: Path, file: str, tensors: dict[str, Tensor], metadata: dict[str, str], data_start: int
+) -> float | None:
     """Kohya files keep alpha in ``.alpha`` tensors or ``ss_network_alpha``; diffusers in ``lora_adapter_metadata``."""
     if "ss_network_alpha" in metadata:
+        raw = metadata["ss_network_alpha"].strip()
+        return None if raw in {"", "None"} else _alpha_checked(raw, f"{file}: ss_network_alpha")
+    adapter_json = metadata.get("lora_adapter_metadata") or metadata.get("unet_lora_adapter_metadata")
+    if adapter_json:
         try:
-            return float(metadata["ss_network_alpha"])
-        except ValueError:
-            return None
-    raw = metadata.get("lora_adapter_metadata") or metadata.get("unet_lora_adapter_metadata")
-    if raw:
-        try:
-            adapter = json.loads(raw)
-            adapter = adapter.get("unet", adapter) if isinstance(adapter, dict) else {}
+            adapter = json.loads(adapter_json)
+        except (ValueError, RecursionError):
+            raise LoraFileError(f"{file}: lora_adapter_metadata is not valid JSON.") from None
+        if isinstance(adapter, dict) and isinstance(adapter.get("unet"), dict):
+            adapter = adapter["unet"]
+        if isinstance(adapter, dict):
             for key in ("lora_alpha", "unet.lora_alpha"):
                 if key in adapter:
-                    return float(adapter[key])
-        except (ValueError, AttributeError, TypeError):
-            return None
-    if any(name.endswith(".alpha") for name in tensors):
-        # The value is in the tensor data; reading it needs the data, not just the header.
-        from safetensors import safe_open
+                    return _alpha_checked(adapter[key], f"{file}: lora_adapter_metadata's {key}")
+    name = next((name for name in tensors if name.endswith(".alpha")), None)
+    if name is None:
+        return None
+    return _alpha_checked(_scalar_read(path, file, name, tensors[name], data_start), f"{file}: tensor {_shown(name)}")
 
-        with safe_open(str(path), framework="numpy") as handle:
-            name = next(name for name in tensors if name.endswith(".alpha"))
-            return float(handle.get_tensor(name))
-    return None
+
+_SCALAR_FORMATS = {"F16": "<e", "F32": "<f", "F64": "<d", "I8": "<b", "U8": "<B", "I16": "<h", "I32": "<i", "I64": "<q"}
+
+
+def _scalar_read(path: Path, file: str, name: str, tensor: Tensor, data_start: int) -> float:
+    """The one value of a scalar tensor, read from its (already bounds-checked) bytes."""
+    if math.prod(tensor.shape) != 1 or (tensor.dtype not in _SCALAR_FORMATS and tensor.dtype != "BF16"):
+        raise LoraFileError(
+            f"{file}: tensor {_shown(name)} ({tensor.dtype}, shape {list(tensor.shape)}) is not one number."
+        )
+    try:
+        with path.open("rb") as handle:
+            handle.seek(data_start + tensor.begin)
+            raw = handle.read(tensor.end - tensor.begin)
+    except OSError as exc:
+        raise LoraFileError(f"{file} could not be read: {exc}.") from None
+    try:
+        if tensor.dtype == "BF16":  # the top half of a float32
+            return struct.unpack("<f", b"\x00\x00" + raw)[0]
+        return struct.unpack(_SCALAR_FORMATS[tensor.dtype], raw)[0]
+    except struct.error:  # the file shrank since its size was checked
+        raise LoraFileError(f"{file}: tensor {_shown(name)} is cut short.") from None
 
 
 def lora_fit_error(*, lora_name: str, lora_base: str, model_base: str) -> str | None:

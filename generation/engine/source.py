@@ -88,7 +88,7 @@ def model_source(model: str | None = None) -> ModelSource:
 def _single_file_is_sdxl(path: str, mtime_ns: int, size: int) -> bool:
     """From the tensor names in the header alone (no weights read); cached per file version."""
     try:
-        tensors, _metadata = safetensors_header(Path(path))
+        tensors, _metadata, _data_start = safetensors_header(Path(path))
     except LoraFileError as exc:
         raise ModelSourceError(f"IMAGINEER_MODEL={path}: {exc}") from None
     return any(name.startswith(_SDXL_CHECKPOINT_MARKERS) for name in tensors)

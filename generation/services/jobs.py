@@ -28,6 +28,7 @@ from generation.engine.source import ModelSourceError, model_base, model_source
 from generation.models import GUIDANCE_MAX, GUIDANCE_MIN, STEPS_MAX, STEPS_MIN, GenerationJob, Lora
 from generation.services.templates import lora_weight_parse, size_validate
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 
 SEED_MAX = 2**32 - 1
 
@@ -121,6 +122,7 @@ def job_submit(
     created_by: User | None = None,
 ) -> GenerationJob:
     """One image: validate everything, store the job (seed chosen now), run it on a gpu worker."""
+    limit_check(user=created_by, jobs=1)
     scheduler = scheduler or settings.IMAGINEER_SCHEDULER
     generation_params_validate(
         prompt=prompt,

@@ -7,7 +7,10 @@ architecture, rank and alpha come from the tensor names and shapes in the file's
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from albums.services.files import atomic_write, sha256_file
+from albums.services.files import sha256_file
 from generation.engine.lora_files import LoraFileError, lora_inspect
 from generation.engine.lora_hash import lora_file_hashes
 from generation.models import Lora
@@ -43,13 +46,17 @@ def lora_path(lora: Lora) -> Path:
     return path
 
 
-def lora_detect(path: Path) -> tuple[str, int | None, float | None]:
-    """(base, rank, alpha) of a LoRA file: base is sd15, sd2, sdxl or unknown."""
+def lora_detect(path: Path, *, name: str | None = None) -> tuple[str, int | None, float | None]:
+    """(base, rank, alpha) of a LoRA file: base is sd15, sd2, sdxl or unknown; ``name`` names a temporary file."""
     try:
-        info = lora_inspect(Path(path))
+        info = lora_inspect(Path(path), name=name)
     except LoraFileError as exc:
         raise field_error("file", str(exc)) from None
     return info.base, info.rank, info.alpha
+
+
+NAME_MAX = 200  # Lora.name
+FILE_MAX = 500  # Lora.file
 
 
 @transaction.atomic
@@ -68,9 +75,11 @@ def lora_register(
         raise field_error("file", f"{path} is not under the LoRA folder {root}; put the file there first.")
     if not path.is_file():
         raise field_error("file", f"{path.name}: no such file.")
+    relative = str(path.relative_to(root))
+    if len(relative) > FILE_MAX:
+        raise field_error("file", f"{path.name}: the path is {len(relative)} characters; the limit is {FILE_MAX}.")
     base, rank, alpha = lora_detect(path)
     sha256, a1111_hash = lora_file_hashes(path)
-    relative = str(path.relative_to(root))
     existing = Lora.objects.filter(sha256=sha256).first()
     if existing is not None:
         raise field_error("file", f"{path.name} is already in the library as {existing.name!r} (same sha256).")
@@ -79,6 +88,8 @@ def lora_register(
     name = (name or path.stem).strip()
     if not name:
         raise field_error("name", "Give the LoRA a name.")
+    if len(name) > NAME_MAX:
+        raise field_error("name", f"The name is {len(name)} characters; the limit is {NAME_MAX}.")
     if Lora.objects.filter(name=name).exists():
         raise field_error("name", f"A LoRA named {name!r} already exists; choose another name.")
     try:
@@ -96,41 +107,75 @@ def lora_register(
                 source=source,
                 created_by=created_by,
             )
-    except IntegrityError:
+    except IntegrityError:  # a unique column, taken between the checks above and the insert
+        if Lora.objects.filter(name=name).exists():
+            raise field_error(
+                "name", f"A LoRA named {name!r} was added at the same time; choose another name."
+            ) from None
         raise field_error("file", f"{path.name} was registered at the same time by someone else.") from None
 
 
+def _unlink_unless_registered(path: Path) -> None:
+    """Remove a file this call created, unless a library row has come to point at it meanwhile."""
+    if not Lora.objects.filter(file=str(path.relative_to(lora_root()))).exists():
+        with suppress(FileNotFoundError):
+            path.unlink()
+
+
 def lora_upload(*, uploaded_file: Any, name: str | None = None, created_by: User | None = None) -> Lora:
-    """Store an uploaded .safetensors under LORA_ROOT/uploads/ and register it; nothing is left on error."""
+    """Store an uploaded .safetensors under LORA_ROOT/uploads/ and register it; nothing is left on error.
+
+    The upload is written to a private temporary file and hashed as it is written, then given
+    its final, content-addressed name (``<stem>-<sha256[:16]>.safetensors``) by ``os.link``,
+    which fails rather than replace a file that exists: concurrent uploads never write over
+    each other's files, and a refusal removes only the file it created, never one a row uses.
+    """
     original = Path(getattr(uploaded_file, "name", "") or "lora.safetensors").name
     if not original.lower().endswith(".safetensors"):
-        try:
-            lora_inspect(Path(original))
-        except LoraFileError as exc:
-            raise field_error("file", str(exc)) from None
+        lora_detect(Path(original))  # refuses by the name alone, before anything is written
     size = getattr(uploaded_file, "size", 0) or 0
     if size > MAX_LORA_BYTES:
         raise field_error("file", f"{original} is {size / 1024**3:.1f} GiB; the limit is 2 GiB.")
-    stem = slugify(Path(original).stem)[:120] or "lora"
+    stem = slugify(Path(original).stem)[:100] or "lora"
     folder = lora_root() / "uploads"
-    target = folder / f"{stem}.safetensors"
-    counter = 2
-    while target.exists():
-        target = folder / f"{stem}-{counter}.safetensors"
-        counter += 1
-    with atomic_write(target) as handle:
-        for block in uploaded_file.chunks() if hasattr(uploaded_file, "chunks") else [uploaded_file.read()]:
-            handle.write(block)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for block in uploaded_file.chunks() if hasattr(uploaded_file, "chunks") else [uploaded_file.read()]:
+                handle.write(block)
+                digest.update(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)
+        lora_detect(Path(tmp_name), name=original)  # a malformed file never gets a name in the folder
+        sha256 = digest.hexdigest()
+        target = folder / f"{stem}-{sha256[:16]}.safetensors"
+        try:
+            os.link(tmp_name, target)
+        except FileExistsError:
+            existing = Lora.objects.filter(sha256=sha256).first()
+            if existing is not None:
+                raise field_error(
+                    "file", f"{original} is already in the library as {existing.name!r} (same sha256)."
+                ) from None
+            raise field_error(
+                "file", f"The same file ({original}) is being uploaded by someone else right now."
+            ) from None
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    default_name = re.sub(r"[_-]+", " ", Path(original).stem).strip()[:NAME_MAX].strip() or stem
     try:
         return lora_register(
             path=target,
-            name=name or re.sub(r"[_-]+", " ", Path(original).stem).strip() or stem,
+            name=name or default_name,
             source=Lora.Source.UPLOAD,
             created_by=created_by,
         )
     except BaseException:
-        with suppress(FileNotFoundError):
-            target.unlink()
+        _unlink_unless_registered(target)
         raise
 
 

@@ -34,6 +34,7 @@ from generation.services.templates import (
     template_validate,
 )
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 
 SEED_POLICIES = ("random", "fixed", "increment")
 OVERRIDE_KEYS = {"steps", "guidance_scale", "width", "height", "negative_prompt", "seed", "seed_policy", "lora_weights"}
@@ -108,6 +109,7 @@ def run_start(
     overrides: dict | None = None,
     created_by: User | None = None,
 ) -> BatchGenerationRun:
+    limit_check(user=created_by, runs=1, jobs=len(template.csv_data))
     theme = (theme or "").strip()
     if len(theme) > 500:
         raise field_error("theme", f"The theme is {len(theme)} characters; the limit is 500.")
@@ -260,6 +262,7 @@ def _image_missing(job: GenerationJob) -> bool:
 @transaction.atomic
 def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
     """Run again the failed, cancelled and missing items; finished images are not touched."""
+    limit_check(user=run.created_by, runs=1, jobs=run.total_items - run.completed_items)
     run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
     if not run.is_finished:
         raise ApplicationError(f"Run {run.pk} is still {run.status}; cancel it or wait for it to finish first.")

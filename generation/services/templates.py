@@ -52,7 +52,7 @@ def csv_parse(data: bytes | str, *, field: str = "csv_file", max_rows: int | Non
     Accepts UTF-8 with or without a BOM and quoted fields holding commas and newlines.
     Every refusal names the line and column so the author can fix the file.
     """
-    max_rows = max_rows or settings.IMAGINEER_MAX_CSV_ROWS
+    max_rows = max_rows or settings.IMAGINEER_MAX_TEMPLATE_ROWS
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8-sig")
@@ -65,6 +65,13 @@ def csv_parse(data: bytes | str, *, field: str = "csv_file", max_rows: int | Non
         text = data.removeprefix("\ufeff")
     if not text.strip():
         raise field_error(field, "The CSV is empty: it needs a header line and at least one row.")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise field_error(
+            field,
+            f"The CSV contains a NUL character (\\x00) on line {line}; a text CSV never does. "
+            "Save the file as 'CSV UTF-8' and upload it again.",
+        )
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -103,7 +110,11 @@ def csv_parse(data: bytes | str, *, field: str = "csv_file", max_rows: int | Non
                 )
             rows.append({name: value.strip() for name, value in zip(columns, values, strict=True)})
             if len(rows) > max_rows:
-                raise field_error(field, f"The CSV has more than {max_rows:,} rows; split it into smaller templates.")
+                raise field_error(
+                    field,
+                    f"The CSV has more than {max_rows:,} rows, the most a template may hold "
+                    "(IMAGINEER_MAX_TEMPLATE_ROWS); split it into smaller templates.",
+                )
     except csv.Error as exc:
         raise field_error(field, f"The CSV is malformed near line {reader.line_num}: {exc}.") from None
     if not rows:
@@ -212,6 +223,12 @@ def template_validate(
     placeholders = template_placeholders(prompt_template)
     if not rows:
         raise field_error("csv_file", "The template has no rows; upload a CSV with a header and at least one row.")
+    if len(rows) > settings.IMAGINEER_MAX_TEMPLATE_ROWS:
+        raise field_error(
+            "csv_file",
+            f"The template has {len(rows):,} rows; a template may hold at most {settings.IMAGINEER_MAX_TEMPLATE_ROWS:,} "
+            "(IMAGINEER_MAX_TEMPLATE_ROWS). Split it into smaller templates.",
+        )
     unknown = [name for name in placeholders if name not in columns]
     if unknown:
         listed = ", ".join(f"{{{name}}}" for name in unknown)

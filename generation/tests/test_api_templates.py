@@ -168,3 +168,45 @@ def test_template_and_run_queries_are_constant(api_as, django_assert_num_queries
     # session, user, template, run, the user's permissions (2), its jobs
     with django_assert_num_queries(7):
         client.get(f"/api/batch-templates/{template.pk}/runs/{runs[0].pk}")
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"theme": "deco", "overrides": '{"steps": 3, "width": 64, "seed": 5, "seed_policy": "fixed"}'},
+        {
+            "theme": "deco",
+            "overrides.steps": "3",
+            "overrides.width": "64",
+            "overrides.seed": "5",
+            "overrides.seed_policy": "fixed",
+        },
+    ],
+    ids=["json-field", "dotted-fields"],
+)
+def test_multipart_overrides_are_applied(api_as, form):
+    """A form (multipart) body's overrides used to be dropped: a 202 with the template's defaults."""
+    template = BatchTemplateFactory(steps=20, width=512)
+    response = api_as("creator").post(f"/api/batch-templates/{template.pk}/generate", form, format="multipart")
+    assert response.status_code == 202, response.content
+    jobs = GenerationJob.objects.filter(run__template=template)
+    assert {(job.steps, job.width, job.seed) for job in jobs} == {(3, 64, 5)}
+
+
+@pytest.mark.parametrize(
+    ("form", "words"),
+    [
+        ({"theme": "deco", "overrides[steps]": "3"}, "'overrides[steps]' is not understood. In a form, send overrides"),
+        ({"theme": "deco", "overrides": "steps=3"}, "The overrides field is not valid JSON"),
+        ({"theme": "deco", "overrides": "[3]"}, "must hold a JSON object"),
+        ({"theme": "deco", "overrides": '{"steps": 0}'}, "overrides.steps"),
+        ({"theme": "deco", "overrides": "{}", "overrides.steps": "3"}, "not both"),
+    ],
+)
+def test_multipart_overrides_that_cannot_be_read_are_400s_that_say_how(api_as, form, words):
+    template = BatchTemplateFactory()
+    response = api_as("creator").post(f"/api/batch-templates/{template.pk}/generate", form, format="multipart")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert words in error["message"] or any(words in field for field in error["fields"])
+    assert not BatchGenerationRun.objects.exists()

@@ -19,6 +19,7 @@ from django.conf import settings
 from albums.models import AlbumImage, Image
 from generation.models import BatchGenerationRun
 from generation.services.builtin import builtin_templates_load
+from imagineer.tests.browser import watch
 from imagineer.tests.factories import UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -52,6 +53,7 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    watched = watch(page)  # Content-Security-Policy violations
     # Offline by design: any request off the live server is a bug (a CDN, a web font...).
     outside: list[str] = []
     page.on(
@@ -65,6 +67,7 @@ def page(browser):
     yield page
     context.close()
     assert not outside, f"pages asked for something off the server: {outside}"
+    assert watched.problems() == []
 
 
 def shot(page, name: str) -> None:

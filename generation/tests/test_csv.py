@@ -65,7 +65,7 @@ def test_empty_file_and_header_without_rows():
 
 
 def test_too_many_rows(settings):
-    settings.IMAGINEER_MAX_CSV_ROWS = 10_000
+    settings.IMAGINEER_MAX_TEMPLATE_ROWS = 10_000
     data = "n\n" + "\n".join(str(i) for i in range(10_001))
     assert "more than 10,000 rows" in parse_error(data.encode())
     assert len(csv_parse(("n\n" + "\n".join(str(i) for i in range(10_000))).encode()).rows) == 10_000

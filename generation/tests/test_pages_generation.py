@@ -270,7 +270,9 @@ def test_run_page_shows_progress_thumbnails_and_cancel(client, creator, template
     assert response.status_code == 200
     assert "<title>Run" in body and "Zodiac mini · art deco" in body
     assert "<span data-done>1</span>/<span data-total>4</span> done" in body and "1 failed" in body
-    assert 'aria-valuenow="1"' in body and 'style="width: 25.0%"' in body
+    assert (
+        'aria-valuenow="1"' in body and 'data-percent="25.0"' in body
+    )  # the width, set by app.js (CSP: no style attributes)
     assert "Now: #3 (step 1/2)" in body and "row 2 prompt" in body
     assert 'hx-trigger="every 1s"' in body
     image_id = run.jobs.get(row_index=0).result_image_id

@@ -15,6 +15,7 @@ from django.utils import timezone
 from albums.models import Album
 from generation.models import Lora
 from imagineer.errors import ApplicationError, field_error
+from imagineer.limits import limit_check
 from training import models as limits
 from training.models import TrainingRun
 from training.services.datasets import caption_with_trigger, dataset_collect, trigger_word_validate
@@ -191,6 +192,7 @@ def training_start(
 
     ``enqueue=False`` leaves the run queued for a caller that executes it in-process (``train_lora``).
     """
+    limit_check(user=created_by, training=1)
     name = " ".join(name.split())
     if not name:
         raise field_error("name", "Give the LoRA a name.")
@@ -272,6 +274,7 @@ def _revoke(task_id: str) -> None:
 @transaction.atomic
 def training_resume(*, run: TrainingRun) -> TrainingRun:
     """Queue a failed or cancelled run again; it continues from its last checkpoint."""
+    limit_check(user=run.created_by, training=1)
     task_id = str(uuid.uuid4())
     if not TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.RESUMABLE).update(
         status=TrainingRun.Status.QUEUED,

@@ -195,7 +195,8 @@ def test_web_side_never_imports_torch():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_run_list_query_count_does_not_grow(client, creator, album, django_assert_max_num_queries):
+def test_run_list_query_count_does_not_grow(client, creator, album, django_assert_max_num_queries, settings):
+    settings.IMAGINEER_LIMIT_ACTIVE_TRAINING = 0  # five queued runs of one user, past the default limit
     for index in range(5):
         training_start(album=album, name=f"Run {index}", trigger_word="crdz", created_by=creator, enqueue=False)
     client.force_login(creator)
@@ -204,3 +205,30 @@ def test_run_list_query_count_does_not_grow(client, creator, album, django_asser
     assert body["count"] == 5 and body["results"][0]["album_name"] == album.name
     with django_assert_max_num_queries(8):
         assert client.get(reverse("training:run-list")).status_code == 200
+
+
+@pytest.mark.parametrize("how", ["symlink", "dotdot"])
+def test_checkpoint_and_sample_files_outside_media_root_answer_404(client, creator, queued, media_root, tmp_path, how):
+    """A checkpoint or sample row pointing out of MEDIA_ROOT (a symlink there, or ``..``) is
+    a missing file, as for images: 404, never the outside file and never a 500."""
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("not for download")
+    if how == "symlink":
+        (media_root / "checkpoints").mkdir()
+        (media_root / "checkpoints" / "step-40.safetensors").symlink_to(secret)
+        (media_root / "checkpoints" / "sample.png").symlink_to(secret)
+        checkpoint, sample = "checkpoints/step-40.safetensors", "checkpoints/sample.png"
+    else:
+        checkpoint = sample = "../outside/secret.txt"
+    queued.checkpoints = [{"step": 40, "file": checkpoint, "samples": [sample]}]
+    queued.save(update_fields=["checkpoints"])
+    client.force_login(creator)
+
+    for url in (
+        reverse("training:checkpoint-file", args=[queued.pk, 40]),
+        reverse("training:sample-file", args=[queued.pk, 40, 1]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert b"not for download" not in b"".join(getattr(response, "streaming_content", [response.content]))
