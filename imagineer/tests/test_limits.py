@@ -143,9 +143,7 @@ def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     ScrapeJob.objects.create(start_urls=["http://example.com/"], album=album, created_by=user)
 
     label = client.post(f"/api/labeling/album/{album.pk}", {}, format="json")
-    train = client.post(
-        "/api/training/runs", {"album": album.pk, "name": "next", "trigger_word": "nxt"}, format="json"
-    )
+    train = client.post("/api/training/runs", {"album": album.pk, "name": "next", "trigger_word": "nxt"}, format="json")
     scrape = client.post("/api/scrape-jobs", {"start_urls": ["http://example.com/"], "album": album.pk}, format="json")
 
     assert (label.status_code, train.status_code, scrape.status_code) == (429, 429, 429)
