@@ -15,10 +15,10 @@ import time
 from collections.abc import Sequence
 
 from django.utils import timezone
-from django.utils.text import slugify
 from PIL import PngImagePlugin
 
 from albums.services.files import atomic_write, media_path
+from generation.engine.img2img import VaryRequest, img2img_generate
 from generation.engine.runtime import (
     BatchSettings,
     Engine,
@@ -33,6 +33,7 @@ from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from generation.infotext import recipe_infotext
 from generation.models import EngineWorker, GenerationJob, Lora
 from generation.services import jobs as job_services
+from generation.services.decks import title_file_stem
 from generation.services.runs import run_mark_running, run_refresh
 
 logger = logging.getLogger(__name__)
@@ -77,10 +78,13 @@ def _lora_refs(job: GenerationJob) -> tuple[LoraRef, ...]:
 
 
 def _output_name(job: GenerationJob) -> str:
-    if job.run_id is not None and job.album is not None and job.row_index is not None:
-        label = slugify(job.prompt_parts.get("title") or "")[:40] or "image"
-        return f"outputs/{job.album.slug}/{job.row_index + 1:02d}-{label}.png"
-    label = slugify(job.prompt)[:40] or "image"
+    if job.album is not None and job.row_index is not None:
+        label = title_file_stem(job.prompt_parts.get("title") or "", limit=40) or "card"
+        if job.run_id is not None:
+            return f"outputs/{job.album.slug}/{job.row_index + 1:02d}-{label}.png"
+        # A further take of a card (re-roll, variation): beside the run's, told apart by its job.
+        return f"outputs/{job.album.slug}/{job.row_index + 1:02d}-{label}-{job.pk:06d}.png"
+    label = title_file_stem(job.prompt, limit=40) or "image"
     folder = job.album.slug if job.album is not None else "single"
     return f"outputs/{folder}/{job.pk:06d}-{label}.png"
 
@@ -112,6 +116,7 @@ def _recipe(job: GenerationJob, engine: Engine, generated, refs: Sequence[LoraRe
         "guidance_scale": job.guidance_scale,
         "width": job.width,
         "height": job.height,
+        **({"init_image": job.init_image_id, "denoising_strength": job.strength} if job.strength is not None else {}),
         "device": engine.device,
         "dtype": str(engine.dtype).removeprefix("torch."),
         "libraries": library_versions(),
@@ -148,9 +153,30 @@ def _store(job: GenerationJob, engine: Engine, generated, refs: Sequence[LoraRef
         logger.info("Job %s was already recorded or cancelled; the file at %s is left as is", job.pk, name)
 
 
+def vary_requests(jobs: Sequence[GenerationJob]) -> list[VaryRequest]:
+    """img2img requests for variation jobs: each one's source image read from its file."""
+    from PIL import Image as PILImage
+
+    requests = []
+    for job in jobs:
+        if job.init_image is None:
+            raise EngineError(f"Job {job.pk}: the image to vary was deleted.")
+        with PILImage.open(media_path(job.init_image.file.name)) as source:
+            requests.append(VaryRequest(job.prompt, job.negative_prompt, job.seed, source.convert("RGB")))
+    return requests
+
+
 def _group_key(job: GenerationJob) -> tuple:
     stack = tuple((entry["sha256"], entry["weight"]) for entry in job.lora_stack)
-    return (stack, job.width, job.height, job.steps, job.guidance_scale, job.scheduler or DEFAULT_SCHEDULER)
+    return (
+        stack,
+        job.width,
+        job.height,
+        job.steps,
+        job.guidance_scale,
+        job.scheduler or DEFAULT_SCHEDULER,
+        job.strength,
+    )
 
 
 def chunk_execute(*, job_ids: Sequence[int], task_id: str, hostname: str | None = None) -> dict:
@@ -228,9 +254,19 @@ def _part_run(engine, part, batch, refs, summary, last_beat, hostname) -> None:
             last_beat[0] = time.monotonic()
             engine_status_write(engine, hostname=hostname)
 
-    requests = [ImageRequest(job.prompt, job.negative_prompt, job.seed) for job in part]
     try:
-        images = engine.generate(requests, batch, on_step=on_step, batch_size=len(part))
+        if part[0].strength is not None:
+            images = img2img_generate(
+                engine,
+                vary_requests(part),
+                batch,
+                strength=part[0].strength,
+                on_step=on_step,
+                batch_size=len(part),
+            )
+        else:
+            requests = [ImageRequest(job.prompt, job.negative_prompt, job.seed) for job in part]
+            images = engine.generate(requests, batch, on_step=on_step, batch_size=len(part))
     except GenerationCancelled:
         for job in part:
             job_services.job_mark_cancelled(job_id=job.pk)

@@ -5,6 +5,16 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+BUILTIN_TITLES = {"card_deck": "{value} of {suit}", "tarot_deck": "{number} {name}", "zodiac": "{sign}"}
+
+
+def builtin_titles(apps, schema_editor):
+    """The built-in templates name their cards (load_builtin_templates writes the same)."""
+    template_model = apps.get_model("generation", "BatchTemplate")
+    for slug, title in BUILTIN_TITLES.items():
+        template_model.objects.filter(slug=slug, is_builtin=True, title_template="").update(title_template=title)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -80,4 +90,5 @@ class Migration(migrations.Migration):
             model_name='deckslot',
             constraint=models.UniqueConstraint(fields=('album', 'index'), name='deck_slot_unique'),
         ),
+        migrations.RunPython(builtin_titles, migrations.RunPython.noop),
     ]

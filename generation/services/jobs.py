@@ -188,7 +188,7 @@ def jobs_claim(*, job_ids: Sequence[int], task_id: str) -> list[GenerationJob]:
     ).update(status=GenerationJob.Status.RUNNING, started_at=now, current_step=0)
     return list(
         GenerationJob.objects.filter(pk__in=job_ids, task_id=task_id, status=GenerationJob.Status.RUNNING)
-        .select_related("run", "album", "created_by")
+        .select_related("run", "album", "created_by", "init_image")
         .order_by("row_index", "pk")
     )
 
