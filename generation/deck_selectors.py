@@ -1,0 +1,90 @@
+"""Reads of decks for pages and the API, in a fixed number of queries whatever the deck's size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch, QuerySet
+
+from albums.models import Album, Image
+from generation.models import DeckSlot, GenerationJob
+
+PENDING = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+
+
+@dataclass
+class DeckCard:
+    """A slot as a page shows it: its takes in the order they were asked for and its pick."""
+
+    slot: DeckSlot
+    takes: list[GenerationJob] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[Image]:
+        return [job.result_image for job in self.takes if job.result_image is not None]
+
+    @property
+    def pick(self) -> Image | None:
+        """The chosen image, else the first finished take."""
+        if self.slot.pick is not None:
+            return self.slot.pick
+        return next(iter(self.images), None)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for job in self.takes if job.status in PENDING)
+
+    @property
+    def failed(self) -> list[GenerationJob]:
+        return [job for job in self.takes if job.status == GenerationJob.Status.FAILED]
+
+
+def takes_in_order() -> QuerySet[GenerationJob]:
+    return (
+        GenerationJob.objects.select_related("result_image")
+        .only(
+            "id",
+            "slot_id",
+            "status",
+            "seed",
+            "steps",
+            "guidance_scale",
+            "strength",
+            "init_image_id",
+            "prompt",
+            "lora_stack",
+            "error",
+            "current_step",
+            "created_at",
+            "result_image__id",
+            "result_image__file",
+            "result_image__width",
+            "result_image__height",
+            "result_image__title",
+            "result_image__is_nsfw",
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def deck_slots(*, album: Album) -> QuerySet[DeckSlot]:
+    return (
+        DeckSlot.objects.filter(album=album)
+        .select_related("pick")
+        .prefetch_related(Prefetch("takes", queryset=takes_in_order()))
+        .order_by("index")
+    )
+
+
+def deck_cards(*, album: Album) -> list[DeckCard]:
+    """Every slot of the deck with its takes and pick: two queries for any number of slots and takes."""
+    return [DeckCard(slot=slot, takes=list(slot.takes.all())) for slot in deck_slots(album=album)]
+
+
+def album_is_deck(*, album: Album) -> bool:
+    return DeckSlot.objects.filter(album=album).exists()
+
+
+def deck_picks(*, album: Album) -> list[tuple[DeckSlot, Image]]:
+    """(slot, picked image) in slot order, slots with no image yet left out."""
+    return [(card.slot, card.pick) for card in deck_cards(album=album) if card.pick is not None]
