@@ -54,7 +54,7 @@ def takes_in_order() -> QuerySet[GenerationJob]:
             "prompt",
             "lora_stack",
             "error",
-            "current_step",
+            "progress_done",
             "created_at",
             "result_image__id",
             "result_image__file",
