@@ -9,8 +9,6 @@ from django.db.models import Prefetch, QuerySet
 from albums.models import Album, Image
 from generation.models import DeckSlot, GenerationJob
 
-PENDING = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
-
 
 @dataclass
 class DeckCard:
@@ -32,7 +30,7 @@ class DeckCard:
 
     @property
     def pending(self) -> int:
-        return sum(1 for job in self.takes if job.status in PENDING)
+        return sum(1 for job in self.takes if not job.is_finished)
 
     @property
     def failed(self) -> list[GenerationJob]:
