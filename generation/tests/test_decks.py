@@ -149,3 +149,35 @@ def test_more_takes_and_vary_check_their_input(client, creator):
     assert len(edited) == 2 and all("a golden ram" in job.prompt for job in edited)
     assert edited[0].seed != edited[1].seed
     assert BatchGenerationRun.objects.count() == 1
+
+
+def test_the_admin_lists_slots_with_their_pick_and_shows_takes(client):
+    curator = UserFactory(role="curator", is_staff=True)
+    client.force_login(curator)
+    album = deck_build(slots=3, takes=2, owner=curator)
+    listing = client.get(reverse("admin:generation_deckslot_changelist"))
+    assert listing.status_code == 200
+    assert "Aries 1" in listing.content.decode() and "first take" in listing.content.decode()
+    slot = DeckSlot.objects.get(album=album, index=0)
+    page = client.get(reverse("admin:generation_deckslot_change", args=[slot.pk]))
+    assert page.status_code == 200 and page.content.decode().count("take") >= 2
+
+
+def test_the_admin_refuses_a_title_template_naming_an_unknown_column():
+    from generation.admin import BatchTemplateForm
+
+    form = BatchTemplateForm(
+        data={
+            "name": "Mini",
+            "slug": "mini",
+            "prompt_template": "{sign}",
+            "title_template": "{planet}",
+            "csv_text": "sign\nAries\n",
+            "width": 64,
+            "height": 64,
+            "steps": 2,
+            "guidance_scale": 7,
+        }
+    )
+    assert not form.is_valid()
+    assert "planet" in str(form.errors["title_template"])
