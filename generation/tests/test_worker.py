@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -57,7 +58,7 @@ def test_progress_is_written_a_few_times_per_second_not_per_step(settings):
     # One pipeline call of 4 images x 50 steps: 50 step callbacks, a write at most every interval.
     assert 1 <= len(progress_writes) <= seconds / PROGRESS_INTERVAL + 1
     assert len(progress_writes) < 50
-    gaps = [b - a for a, b in zip(progress_writes, progress_writes[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(progress_writes)]
     assert all(gap >= PROGRESS_INTERVAL * 0.9 for gap in gaps), gaps
     run.refresh_from_db()
     assert (run.completed_items, run.progress_done, run.progress_total) == (4, 200, 200)
@@ -79,7 +80,9 @@ def test_rows_start_in_row_order_whichever_chunk_message_comes_first(settings):
     assert chunk_run(job_ids=first_ids, task_id=first_task)["succeeded"] == 4
     run.refresh_from_db()
     assert run.status == BatchGenerationRun.Status.COMPLETED and run.completed_items == 8
-    positions = list(run.album.memberships.order_by("position").values_list("position", "image__generation_job__row_index"))
+    positions = list(
+        run.album.memberships.order_by("position").values_list("position", "image__generation_job__row_index")
+    )
     assert positions == [(row + 1, row) for row in range(8)]
 
 
