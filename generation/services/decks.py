@@ -141,6 +141,7 @@ def run_jobs_build(
                 width=params["width"],
                 height=params["height"],
                 steps=params["steps"],
+                progress_total=params["steps"],
                 guidance_scale=params["guidance_scale"],
                 seed=seeds[slot.index],
                 scheduler=settings.IMAGINEER_SCHEDULER,
@@ -195,8 +196,9 @@ def run_complete(*, run: BatchGenerationRun, created_by: User | None = None) -> 
         )
     )
     run.total_items += len(jobs)
+    run.progress_total += sum(job.steps for job in jobs)
     run.cancel_requested, run.error = False, ""
-    fields = ["total_items", "cancel_requested", "error"]
+    fields = ["total_items", "progress_total", "cancel_requested", "error"]
     if run.is_finished:
         run.status, run.finished_at = RunStatus.RUNNING, None
         fields += ["status", "finished_at"]
@@ -252,11 +254,12 @@ def _take_job(
         strength=strength,
         created_by=created_by,
     )
+    job.progress_total = job.steps
     if base is not None:
         # A variation repeats its source take's recipe (prompt, size, steps, LoRAs), not the run's.
         for name in ("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "scheduler"):
             setattr(job, name, getattr(base, name))
-        job.lora_stack = base.lora_stack
+        job.lora_stack, job.progress_total = base.lora_stack, base.steps
         job.prompt_parts = {**base.prompt_parts, "init_image": parts.get("init_image")}
     return job
 
