@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 
 from albums.models import Album, AlbumImage, Image
 from generation.models import BatchGenerationRun, BatchTemplate, DeckSlot, GenerationJob
@@ -362,8 +363,12 @@ def slot_pick(*, slot: DeckSlot, image: Image | None) -> DeckSlot:
     joins this album too, so the deck holds every image it uses.
     """
     if image is not None:
-        is_take = GenerationJob.objects.filter(result_image=image, slot__index=slot.index).exists()
-        if not is_take:
+        takes = GenerationJob.objects.filter(result_image=image, slot__index=slot.index)
+        # This card of this deck, or the same card of a deck of the same template (a comparison).
+        same_deck = Q(slot__album_id=slot.album_id)
+        template_id = slot.run.template_id if slot.run is not None else None
+        same_template = Q(slot__run__template_id=template_id) if template_id is not None else Q(pk__in=[])
+        if not takes.filter(same_deck | same_template).exists():
             raise field_error("image", f"Image {image.pk} is not a take of card {slot.index + 1} ({slot.title}).")
         if not AlbumImage.objects.filter(album_id=slot.album_id, image=image).exists():
             AlbumImage.objects.create(album_id=slot.album_id, image=image, position=slot.index + 1)
