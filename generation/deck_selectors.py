@@ -99,6 +99,7 @@ class TakeRow:
     image_id: int | None
     progress_done: int
     steps: int
+    is_nsfw: bool | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -112,6 +113,13 @@ class CardRow:
     prompt_edit: str
     picked_id: int | None
     takes: list[TakeRow] = field(default_factory=list)
+    picked_nsfw: bool | None = None
+
+    @property
+    def pick_nsfw(self) -> bool:
+        if self.picked_id is not None:
+            return bool(self.picked_nsfw)
+        return next((bool(take.is_nsfw) for take in self.takes if take.image_id is not None), False)
 
     @property
     def pick_id(self) -> int | None:

@@ -69,6 +69,7 @@ def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         perms.ensure_can_act(request.user, GENERATE)
         form = RunStartForm(request.POST, template=template)
+        rows_choice = form.rows_choice() if form.is_valid() else {}
         if form.is_valid():
             try:
                 run = run_start(
@@ -77,6 +78,7 @@ def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
                     album_name=form.cleaned_data["album_name"] or None,
                     overrides=form.overrides(),
                     created_by=request.user,
+                    **rows_choice,
                 )
             except ApplicationError as exc:
                 form_add_application_error(form, exc, aliases=form.error_aliases())

@@ -6,11 +6,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from albums.models import Album
 from albums.views import url_for_ids
 from generation.deck_selectors import comparison_columns
 from generation.models import BatchTemplate, DeckComparison, DeckSlot
@@ -19,6 +21,8 @@ from generation.services.decks import slot_pick
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
 from imagineer.permissions import GENERATE, SignedInRequest, role_required
+
+PICK_TARGETS = 20
 
 
 def _number(text: str, kind: type) -> Any:
@@ -88,6 +92,18 @@ def comparison_new(request: SignedInRequest, slug: str) -> HttpResponse:
     )
 
 
+def _pick_targets(user: Any, comparison: DeckComparison) -> QuerySet[Album]:
+    """Decks a cell may be picked into: this user's (or, for curators, any) decks of the template."""
+    if not perms.can_act(user, GENERATE) or comparison.template_id is None:
+        return Album.objects.none()
+    return (
+        perms.albums_editable(user)
+        .filter(generation_runs__template_id=comparison.template_id, slots__isnull=False)
+        .distinct()
+        .order_by("-created_at", "-id")[:PICK_TARGETS]
+    )
+
+
 @require_safe
 @role_required()
 def comparison_detail(request: SignedInRequest, pk: int) -> HttpResponse:
@@ -119,8 +135,6 @@ def comparison_detail(request: SignedInRequest, pk: int) -> HttpResponse:
                 }
             )
         rows.append({"number": str(index + 1), "title": title, "cells": cells})
-    albums = perms.albums_editable(request.user).filter(pk__in=[column.run.album_id for column in columns])
-    editable = set(albums.values_list("pk", flat=True)) if perms.can_act(request.user, GENERATE) else set()
     return render(
         request,
         "generation/comparison_detail.html",
@@ -128,7 +142,7 @@ def comparison_detail(request: SignedInRequest, pk: int) -> HttpResponse:
             "comparison": comparison,
             "columns": columns,
             "rows": rows,
-            "targets": [column for column in columns if column.run.album_id in editable],
+            "targets": list(_pick_targets(request.user, comparison)),
             "pending": any(cell["pending"] for row in rows for cell in row["cells"]),
             "csrf": get_token(request),
         },

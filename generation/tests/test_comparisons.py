@@ -28,12 +28,13 @@ def template():
 
 def _comparison_of_decks(owner, slots: int, takes: int) -> DeckComparison:
     """A comparison over two finished decks (built in the database)."""
+    template = BatchTemplateFactory()
     comparison = DeckComparison.objects.create(
-        name=f"board {slots}", variants=[{"theme": "a"}, {"theme": "b"}], created_by=owner
+        name=f"board {slots}", template=template, variants=[{"theme": "a"}, {"theme": "b"}], created_by=owner
     )
     for variant in range(2):
         album = deck_build(slots=slots, takes=takes, owner=owner)
-        BatchGenerationRun.objects.filter(album=album).update(comparison=comparison, variant=variant)
+        BatchGenerationRun.objects.filter(album=album).update(comparison=comparison, variant=variant, template=template)
     return comparison
 
 
@@ -94,8 +95,6 @@ def test_a_cell_is_picked_into_another_deck_of_the_comparison(client):
     owner = UserFactory(role="creator")
     client.force_login(owner)
     comparison = _comparison_of_decks(owner, 2, 2)
-    # Decks of one template: a cell may go into another deck of the comparison.
-    BatchGenerationRun.objects.filter(comparison=comparison).update(template=BatchTemplateFactory())
     first, second = (run.album for run in comparison.runs.order_by("variant").select_related("album"))
     image = GenerationJob.objects.filter(slot__album=second, slot__index=1).order_by("id")[1].result_image
     response = client.post(
