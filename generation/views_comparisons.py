@@ -152,17 +152,14 @@ def comparison_detail(request: SignedInRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(GENERATE)
 def comparison_pick(request: SignedInRequest, pk: int) -> HttpResponse:
-    """Pick a cell (``pick`` = "<card index>:<image id>") into one of the comparison's decks (``into``)."""
+    """Pick a cell (``pick`` = "<card index>:<image id>") into a deck of the same template (``into``)."""
     comparison = get_object_or_404(DeckComparison, pk=pk)
-    album_ids = set(comparison.runs.exclude(album=None).values_list("album_id", flat=True))
     into = request.POST.get("into", "")
     index_text, _, image_text = request.POST.get("pick", "").partition(":")
     album = perms.albums_visible(request.user).filter(pk=int(into) if into.isdigit() else -1).first()
     try:
-        if album is None or album.pk not in album_ids:
-            raise ApplicationError(
-                "Choose one of this comparison's decks to pick into.", fields={"into": ["Choose a deck."]}
-            )
+        if album is None:
+            raise ApplicationError("Choose a deck to pick into.", fields={"into": ["Choose a deck."]})
         perms.ensure_can_change_deck(request.user, album)
         slot = DeckSlot.objects.select_related("run").filter(album=album, index=_number(index_text, int)).first()
         image = (
