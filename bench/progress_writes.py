@@ -38,25 +38,16 @@ def measure(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     torch.set_num_threads(1)
-<<<<<<< HEAD
-=======
     import importlib
 
->>>>>>> arch
     from generation.engine.tiny import tiny_model_build
     from generation.models import BatchTemplate, GenerationJob
     from generation.services.runs import run_start
 
     try:
-<<<<<<< HEAD
-        from generation.worker import chunk_run as chunk  # after: the worker module
-    except ImportError:
-        from generation.engine.execute import chunk_execute as chunk  # before: the engine did it
-=======
         chunk = importlib.import_module("generation.worker").chunk_run  # after: the worker module
     except ImportError:
         chunk = importlib.import_module("generation.engine.execute").chunk_execute  # before: the engine did it
->>>>>>> arch
 
     tiny_model_build(settings.IMAGINEER_TINY_MODEL_DIR)
     template = BatchTemplate.objects.create(
