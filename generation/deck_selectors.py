@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
@@ -106,6 +107,11 @@ class TakeRow:
         return self.status in GenerationJob.TERMINAL
 
 
+def _take_row(values: list[Any]) -> TakeRow:
+    job_id, status, seed, strength, image_id, progress_done, steps, *nsfw = values
+    return TakeRow(job_id, status, seed, strength, image_id, progress_done, steps, nsfw[0] if nsfw else None)
+
+
 @dataclass
 class CardRow:
     index: int
@@ -152,7 +158,7 @@ def deck_card_rows(*, album_id: int) -> list[CardRow]:
         .values_list("slot_id", "id", "status", "seed", "strength", "result_image_id", "progress_done", "steps")
     )
     for slot_id, *values in takes:
-        cards[slot_id].takes.append(TakeRow(*values))
+        cards[slot_id].takes.append(_take_row(values))
     return list(cards.values())
 
 
@@ -185,7 +191,7 @@ def comparison_columns(*, comparison: DeckComparison) -> list[ComparisonColumn]:
         .values_list("slot_id", "id", "status", "seed", "strength", "result_image_id", "progress_done", "steps")
     )
     for slot_id, *values in takes:
-        by_slot[slot_id].takes.append(TakeRow(*values))
+        by_slot[slot_id].takes.append(_take_row(values))
     variants = list(comparison.variants)
     return [
         ComparisonColumn(

@@ -112,7 +112,7 @@ def comparison_detail(request: SignedInRequest, pk: int) -> HttpResponse:
     columns = comparison_columns(comparison=comparison)
     thumbnail_url = url_for_ids("albums:image-thumbnail")
     indices = sorted({index for column in columns for index in column.cards})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index in indices:
         title = next((column.cards[index].title for column in columns if index in column.cards), "")
         cells = []

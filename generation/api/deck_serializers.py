@@ -114,7 +114,7 @@ class ComparisonCardSerializer(serializers.Serializer):
 
 class ComparisonVariantSerializer(serializers.Serializer):
     letter = serializers.CharField()
-    label = serializers.CharField(help_text="The settings this column changes.")
+    differences = serializers.CharField(help_text="The settings this column changes.")
     run = serializers.IntegerField()
     album = serializers.IntegerField(allow_null=True)
     status = serializers.CharField()

@@ -196,7 +196,7 @@ def comparison_board(comparison: DeckComparison) -> dict[str, Any]:
         "variants": [
             {
                 "letter": column.letter,
-                "label": column.label,
+                "differences": column.label,
                 "run": column.run.pk,
                 "album": column.run.album_id,
                 "status": column.run.status,

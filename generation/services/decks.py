@@ -172,8 +172,8 @@ def _run_seed(run: BatchGenerationRun, index: int) -> int:
     if policy == "random":
         return seed_random()
     if base is None:
-        first = run.jobs.filter(row_index__isnull=False).order_by("row_index").values_list("row_index", "seed").first()
-        base = seed_random() if first is None else (first[1] - (first[0] if policy == "increment" else 0)) % 2**32
+        # run_start records the base seed of every non-random policy; older runs did not.
+        return seed_random()
     return base if policy == "fixed" else (base + index) % 2**32
 
 
@@ -183,7 +183,7 @@ def run_complete(*, run: BatchGenerationRun, created_by: User | None = None) -> 
     run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.album_id is None:
         raise ApplicationError(f"Run {run.pk} has no album left to complete.")
-    done = set(run.jobs.values_list("row_index", flat=True))
+    done = {index for index in run.jobs.values_list("row_index", flat=True) if index is not None}
     missing = list(DeckSlot.objects.filter(album_id=run.album_id).exclude(index__in=done).order_by("index"))
     if not missing:
         raise ApplicationError(f"Run {run.pk} already has every row of its deck.")

@@ -28,7 +28,7 @@ def template():
 
 def _comparison_of_decks(owner, slots: int, takes: int) -> DeckComparison:
     """A comparison over two finished decks (built in the database)."""
-    template = BatchTemplateFactory()
+    template = BatchTemplateFactory.create()
     comparison = DeckComparison.objects.create(
         name=f"board {slots}", template=template, variants=[{"theme": "a"}, {"theme": "b"}], created_by=owner
     )
@@ -123,7 +123,7 @@ def test_the_comparison_api_starts_and_refuses_bad_input(api_as, template):
         format="json",
     )
     assert started.status_code == 202, started.content
-    assert [variant["label"] for variant in started.json()["variants"]] == ["steps: 2", "steps: 3"]
+    assert [variant["differences"] for variant in started.json()["variants"]] == ["steps: 2", "steps: 3"]
     bad = client.post("/api/comparisons", {"template": template.pk, "variants": [{}]}, format="json")
     assert bad.status_code == 400 and "variants" in bad.json()["error"]["fields"]
     missing = client.post("/api/comparisons", {"template": 99999, "variants": [{}, {}]}, format="json")
