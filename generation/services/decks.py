@@ -381,3 +381,24 @@ def image_slot(*, image: Image) -> DeckSlot | None:
     """The slot whose take this image is, if any."""
     job = GenerationJob.objects.filter(result_image=image, slot__isnull=False).select_related("slot").first()
     return job.slot if job else None
+
+
+@transaction.atomic
+def slot_take_again(*, source: GenerationJob, new_seed: bool, created_by: User | None) -> GenerationJob:
+    """Generate again from a take (its recipe, the same or a new seed) as a new take of its slot:
+    "regenerate" on an image page lands beside the image, not in an album of its own."""
+    slot = source.slot
+    if slot is None:
+        raise ApplicationError(f"Job {source.pk} is not a take of a deck's card.")
+    limit_check(user=created_by, jobs=1)
+    job = _take_job(
+        slot=slot,
+        seed=seed_random() if new_seed else source.seed,
+        created_by=created_by,
+        init_image=source.init_image,
+        strength=source.strength,
+        base=source,
+    )
+    job.save()
+    chunks_enqueue([job.pk])
+    return job
