@@ -196,3 +196,12 @@ def test_regenerating_a_take_from_its_image_page_adds_a_take_to_its_card(client,
     client.force_login(UserFactory(role="creator"))  # not the deck's owner: a job of their own, as before
     client.post(reverse("generation:image-regenerate", args=[take.result_image_id]), {"seed": "new"})
     assert GenerationJob.objects.filter(slot=take.slot).count() == 3
+
+
+def test_an_nsfw_pick_is_blurred_on_the_deck_page(client, creator):
+    album = deck_build(slots=2, takes=1, owner=creator)
+    from albums.models import Image
+
+    Image.objects.filter(generation_job__slot__album=album, generation_job__slot__index=1).update(is_nsfw=True)
+    body = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert body.count('class="deck-pick tile nsfw"') == 1 and "Reveal NSFW image Taurus 2" in body
