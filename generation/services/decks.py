@@ -204,6 +204,7 @@ def run_complete(*, run: BatchGenerationRun, created_by: User | None = None) -> 
         run.status, run.finished_at = RunStatus.RUNNING, None
         fields += ["status", "finished_at"]
     run.save(update_fields=fields)
+    album_cancelled_mark(album_id=run.album_id, cancelled=False)
     chunks_enqueue([job.pk for job in jobs])
     return run
 
@@ -402,3 +403,24 @@ def slot_take_again(*, source: GenerationJob, new_seed: bool, created_by: User |
     job.save()
     chunks_enqueue([job.pk])
     return job
+
+
+CANCELLED_MARK = " (cancelled before any image)"
+
+
+def album_cancelled_mark(*, album_id: int | None, cancelled: bool) -> None:
+    """A run cancelled before it made any image says so in its album's name (the home page would
+    otherwise show an empty "No images yet" album); retrying or completing it takes the mark off."""
+    if album_id is None:
+        return
+    album = Album.objects.filter(pk=album_id).first()
+    if album is None:
+        return
+    marked = album.name.endswith(CANCELLED_MARK)
+    if cancelled and not marked and not AlbumImage.objects.filter(album=album).exists():
+        album.name = album.name[: 200 - len(CANCELLED_MARK)] + CANCELLED_MARK
+    elif not cancelled and marked:
+        album.name = album.name.removesuffix(CANCELLED_MARK)
+    else:
+        return
+    album.save(update_fields=["name", "updated_at"])
