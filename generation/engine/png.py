@@ -34,6 +34,12 @@ class InfotextLora:
     name: str
     weight: float
     a1111_hash: str  # the full A1111 hash; the infotext carries its first 12 hex digits
+    # The name its ``<lora:...>`` tag already in the prompt uses; such a LoRA gets no second tag.
+    prompt_tag_name: str = ""
+
+    @property
+    def alias(self) -> str:
+        return lora_alias(self.prompt_tag_name or self.name)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,8 @@ def _number(value: float) -> str:
 
 
 def lora_tags(loras: Sequence[InfotextLora]) -> str:
-    return " ".join(f"<lora:{lora_alias(lora.name)}:{_number(lora.weight)}>" for lora in loras)
+    """Tags for the LoRAs the prompt does not already name in a tag of its own."""
+    return " ".join(f"<lora:{lora.alias}:{_number(lora.weight)}>" for lora in loras if not lora.prompt_tag_name)
 
 
 def infotext_build(info: Infotext) -> str:
@@ -91,7 +98,7 @@ def infotext_build(info: Infotext) -> str:
     tags = lora_tags(info.loras)
     if tags:
         prompt = f"{prompt} {tags}" if prompt else tags
-    hashes = ", ".join(f"{lora_alias(lora.name)}: {lora.a1111_hash[:12]}" for lora in info.loras if lora.a1111_hash)
+    hashes = ", ".join(f"{lora.alias}: {lora.a1111_hash[:12]}" for lora in info.loras if lora.a1111_hash)
     fields: dict[str, Any] = {
         "Steps": info.steps,
         "Sampler": info.sampler,
