@@ -205,3 +205,18 @@ def test_uploading_a_loha_is_a_400_that_names_it(api_as, tmp_path):
     message = response.json()["error"]["fields"]["file"][0]
     assert message.startswith("anime_loha.safetensors is a LyCORIS LoHa (Hadamard product) file (1 layer)")
     assert not Lora.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_scan_gives_entries_registered_as_unknown_the_base_their_metadata_names(settings):
+    from generation.services.loras import lora_scan
+
+    root = Path(settings.LORA_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    path = _write(root / "conv.safetensors", CONV_ONLY, {"ss_base_model_version": "sd_v1"})
+    lora = lora_register(path=path, name="conv")
+    Lora.objects.filter(pk=lora.pk).update(base=Lora.Base.UNKNOWN)  # as registered before
+    result = lora_scan()
+    assert not result.registered and not result.broken
+    lora.refresh_from_db()
+    assert lora.base == Lora.Base.SD15
