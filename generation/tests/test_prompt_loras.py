@@ -236,3 +236,23 @@ def test_a_tagged_lora_draws_what_the_same_lora_in_the_stack_draws(celery_worker
     params = a1111_parse(images[0].text["parameters"])
     assert params["Prompt"] == "a (red:1.3) fox <lora:fox style:0.8>"
     assert params["Lora hashes"] == f"fox style: {lora.a1111_hash[:12]}"
+
+
+def test_the_generate_page_shows_an_unknown_tag_beside_the_prompt(client):
+    from django.urls import reverse
+
+    from imagineer.tests.factories import UserFactory
+
+    LoraFactory(name="film grain")
+    client.force_login(UserFactory(role="creator"))
+    response = client.post(
+        reverse("generation:generate"),
+        {"prompt": "fog <lora:film gran:0.5>", "width": "64", "height": "64", "steps": "2", "guidance_scale": "7"},
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["prompt"] == [
+        "Unknown LoRA <lora:film gran:0.5>: no LoRA named 'film gran' is in the library. Closest: 'film grain'."
+    ]
+    body = response.content.decode()
+    assert body.index("Unknown LoRA &lt;lora:film gran:0.5&gt;") > body.index('name="prompt"')
+    assert not GenerationJob.objects.exists()
