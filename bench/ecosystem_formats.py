@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,7 @@ def probe() -> dict[str, dict[str, str]]:
     from generation.engine.runtime import Engine
 
     tokenizer = CLIPTokenizer.from_pretrained(str(Path("data/sd15-config/tokenizer")))
-    fake = SimpleNamespace(pipe=SimpleNamespace(tokenizer=tokenizer))
+    fake: Any = SimpleNamespace(pipe=SimpleNamespace(tokenizer=tokenizer))
     prompts = {}
     for prompt in PROMPTS:
         try:
@@ -77,7 +78,8 @@ def probe() -> dict[str, dict[str, str]]:
         except ValueError as exc:
             prompts[prompt] = f"refused: {str(exc)[:70]}"
             continue
-        chunks = Engine.prompt_chunks(fake, prompt)
+        # Before prompt syntax, a chunk was a list of ids; since, a WeightedChunk.
+        chunks: list[Any] = list(Engine.prompt_chunks(fake, prompt))
         shown = []
         for chunk in chunks:
             ids = list(getattr(chunk, "ids", chunk))
