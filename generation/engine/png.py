@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from generation.engine import prompt_syntax
+
 # A1111's own pattern for one ``key: value`` pair of the settings line.
 _FIELD = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_LORA_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>")
 # A1111 drops these from a LoRA's alias in "Lora hashes"; a tag cannot hold ':' or '>' either.
 _ALIAS_DROP = re.compile(r"[:,<>\n\r]")
 
@@ -141,17 +142,23 @@ def infotext_parse(text: str) -> dict[str, Any]:
 
 
 def prompt_lora_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
-    """The prompt without its ``<lora:name:weight>`` tags, and those tags' (name, weight) pairs."""
+    """The prompt without its LoRA tags, and those tags' (name, weight) pairs.
+
+    Tags are read as A1111 reads them (``<lora:name:weight>``, ``<lyco:...>``, no weight = 1,
+    ``te=``/``unet=``; ``generation.engine.prompt_syntax``); one we cannot apply (two different
+    weights, a DyLoRA rank) stays in the prompt, where submitting it explains why.
+    """
     found: list[tuple[str, float]] = []
 
     def take(match: re.Match[str]) -> str:
         try:
-            found.append((match.group(1).strip(), float(match.group(2))))
-        except ValueError:
+            tags = prompt_syntax.lora_tags(match.group(0))
+        except prompt_syntax.PromptSyntaxError:
             return match.group(0)
-        return ""
+        found.extend((tag.name, tag.weight) for tag in tags)
+        return "" if tags else match.group(0)
 
-    stripped = _LORA_TAG.sub(take, prompt)
+    stripped = prompt_syntax.EXTRA_NETWORK.sub(take, prompt)
     stripped = re.sub(r"[ \t]+(\n|$)", r"\1", re.sub(r"[ \t]{2,}", " ", stripped)).strip()
     return stripped, found
 
