@@ -33,6 +33,7 @@ from labeling.backends import (
     labeler_get,
 )
 from labeling.models import Label, LabelingJob, LabelingJobItem
+from labeling.tasks import label_image_task, labeling_job_fan_out_task, labeling_job_item_task
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def _image_label(*, image: Image, prompt_type: str, backend: str | None, created
 def image_label(
     *, image: Image, prompt_type: str = "default", backend: str | None = None, user: User | None = None
 ) -> LabelResult:
-    """Label one image now (synchronously; the ``label_image`` task calls this)."""
+    """Label one image now (synchronously)."""
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     return _image_label(image=image, prompt_type=prompt_type, backend=backend, created_by=user)
@@ -122,8 +123,6 @@ def image_label_enqueue(
     Without ``force`` an image that an AI labeler already labelled with this prompt type is
     left as it is (the task reports ``skipped``).
     """
-    from labeling.tasks import label_image
-
     prompt_type_validate(prompt_type)
     backend_validate(backend)
     image_file_path(image)
@@ -135,22 +134,20 @@ def image_label_enqueue(
         "force": force,
         "user_id": user.pk if user is not None else None,
     }
-    transaction.on_commit(lambda: label_image.apply_async(kwargs=kwargs, task_id=task_id))
+    transaction.on_commit(lambda: label_image_task.apply_async(kwargs=kwargs, task_id=task_id))
     return task_id
 
 
 def image_label_run(
     *, image_id: int, prompt_type: str, backend: str | None, force: bool, user_id: int | None
 ) -> dict[str, Any]:
-    """The ``label_image`` task's work: label unless already labelled (and not forced)."""
-    from django.contrib.auth import get_user_model
-
+    """The ``label_image_task``'s work: label unless already labelled (and not forced)."""
     image = Image.objects.filter(pk=image_id).first()
     if image is None:
         return {"image_id": image_id, "status": "missing"}
     if not force and image_is_labelled(image=image, prompt_type=prompt_type):
         return {"image_id": image_id, "status": "skipped"}
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    user = User.objects.filter(pk=user_id).first() if user_id else None
     result = _image_label(image=image, prompt_type=prompt_type, backend=backend, created_by=user)
     return {"image_id": image_id, "status": "done", **result.as_dict()}
 
@@ -169,8 +166,6 @@ def album_label_start(
 
     ``enqueue=False`` leaves the job for the caller to run in-process (``manage.py label_album``).
     """
-    from labeling.tasks import label_album
-
     limit_check(user=user, labeling=1)
     prompt_type_validate(prompt_type)
     backend_validate(backend)
@@ -194,7 +189,7 @@ def album_label_start(
             code="conflict",
         ) from None
     if enqueue:
-        transaction.on_commit(lambda: label_album.apply_async(args=[job.pk], task_id=task_id))
+        transaction.on_commit(lambda: labeling_job_fan_out_task.apply_async(args=[job.pk], task_id=task_id))
     return job
 
 
@@ -223,8 +218,6 @@ def labeling_job_fan_out(*, job_id: int, enqueue: bool = True) -> list[int]:
     Safe to run twice: items are unique per (job, image) and only pending or interrupted
     (running) items are queued again, where their own claim makes a repeat harmless.
     """
-    from labeling.tasks import label_album_item
-
     with transaction.atomic():
         job = LabelingJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status not in LabelingJob.ACTIVE_STATUSES:
@@ -267,7 +260,7 @@ def labeling_job_fan_out(*, job_id: int, enqueue: bool = True) -> list[int]:
             )
         )
         if enqueue:
-            transaction.on_commit(lambda: [label_album_item.delay(item_id) for item_id in queued])
+            transaction.on_commit(lambda: [labeling_job_item_task.delay(item_id) for item_id in queued])
     return queued
 
 

@@ -1,5 +1,9 @@
 """Labeling-queue tasks: thin wrappers over labeling.services that take ids and retry
-transient failures (timeout, rate limit, engine not answering) with exponential backoff."""
+transient failures (timeout, rate limit, engine not answering) with exponential backoff.
+
+Services import these tasks to enqueue them; the tasks import the services inside their
+bodies, so the two modules never import each other at load time.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from labeling import services
 from labeling.backends import TransientLabelError
 
 # The container's own timeout fires first; this only catches a worker stuck elsewhere.
@@ -23,7 +26,7 @@ def _countdown(retries: int) -> float:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, time_limit=_TIME_LIMIT, soft_time_limit=_SOFT_TIME_LIMIT)
-def label_image(
+def label_image_task(
     self,
     image_id: int,
     prompt_type: str = "default",
@@ -31,8 +34,10 @@ def label_image(
     force: bool = False,
     user_id: int | None = None,
 ) -> dict[str, Any]:
+    from labeling.services import image_label_run
+
     try:
-        return services.image_label_run(
+        return image_label_run(
             image_id=image_id, prompt_type=prompt_type, backend=backend, force=force, user_id=user_id
         )
     except TransientLabelError as exc:
@@ -42,18 +47,22 @@ def label_image(
 
 
 @shared_task(acks_late=True)
-def label_album(job_id: int) -> int:
+def labeling_job_fan_out_task(job_id: int) -> int:
+    from labeling.services import labeling_job_fail, labeling_job_fan_out
+
     try:
-        return len(services.labeling_job_fan_out(job_id=job_id))
+        return len(labeling_job_fan_out(job_id=job_id))
     except Exception as exc:
-        services.labeling_job_fail(job_id=job_id, error=f"Could not start labeling: {exc}")
+        labeling_job_fail(job_id=job_id, error=f"Could not start labeling: {exc}")
         raise
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, time_limit=_TIME_LIMIT, soft_time_limit=_SOFT_TIME_LIMIT)
-def label_album_item(self, item_id: int) -> str:
+def labeling_job_item_task(self, item_id: int) -> str:
+    from labeling.services import labeling_job_item_label
+
     final = self.request.retries >= settings.IMAGINEER_LABEL_MAX_RETRIES
     try:
-        return services.labeling_job_item_label(item_id=item_id, final_attempt=final)
+        return labeling_job_item_label(item_id=item_id, final_attempt=final)
     except TransientLabelError as exc:
         raise self.retry(exc=exc, countdown=_countdown(self.request.retries)) from None

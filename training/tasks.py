@@ -1,4 +1,8 @@
-"""gpu-queue tasks (routed by CELERY_TASK_ROUTES "training.tasks.*"): thin wrappers over services."""
+"""gpu-queue tasks (routed by CELERY_TASK_ROUTES "training.tasks.*"): thin wrappers over services.
+
+Services import these tasks to enqueue them; the tasks import the services inside their
+bodies, so the two modules never import each other at load time.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-
-from training.services.execute import Outcome, training_execute
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ def _resident_engine_settle() -> None:
 
 @shared_task(bind=True, acks_late=True, max_retries=100, name="training.tasks.training_run_task")
 def training_run_task(self, run_id: int) -> str:
+    from training.services.execute import Outcome, training_execute
+
     outcome = training_execute(run_id=run_id, task_id=self.request.id, before_load=_resident_engine_settle)
     if outcome == Outcome.BUSY:
         # Redelivered while the run looks alive (its worker may just have died): look again once

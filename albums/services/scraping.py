@@ -44,8 +44,11 @@ from albums.services.scrape_parse import (
     page_extract,
     site_of,
 )
+from albums.tasks import scrape_job_run_task
+from imagineer.celery import app
 from imagineer.errors import ApplicationError, field_error
 from imagineer.limits import limit_check
+from labeling.models import Label
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +160,6 @@ def scrape_job_create(
 
 def scrape_job_enqueue(*, job: ScrapeJob) -> None:
     """Send the job to the worker once the current transaction commits."""
-    from albums.tasks import scrape_job_run_task
 
     def send() -> None:
         result = scrape_job_run_task.delay(job.pk)
@@ -178,8 +180,6 @@ def scrape_job_cancel(*, job: ScrapeJob) -> ScrapeJob:
         job.cancel_requested = True
         job.save(update_fields=["status", "finished_at", "cancel_requested", "updated_at"])
         if job.task_id:
-            from imagineer.celery import app
-
             task_id = job.task_id
             transaction.on_commit(lambda: app.control.revoke(task_id))
     else:
@@ -426,8 +426,6 @@ class Crawl:
                 tmp.unlink()
 
     def image_store(self, candidate: ImageCandidate, tmp: Path, *, sha: str, verified: VerifiedImage) -> None:
-        from labeling.models import Label
-
         # The job id keeps names unique even if an earlier copy was removed from the album but
         # its file is still used by another row.
         relative = f"scraped/{self.album.slug}/{self.job.pk}-{sha[:16]}.{FORMAT_EXTENSIONS[verified.format]}"

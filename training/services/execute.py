@@ -22,7 +22,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from albums.services.files import media_path
+from albums.services.files import media_path, sha256_file
+from generation.models import Lora
+from generation.services.loras import lora_register
 from training.models import TrainingRun
 from training.services.datasets import caption_with_trigger, kohya_folder_name, tag_frequency
 
@@ -150,10 +152,6 @@ def _kohya_metadata(run: TrainingRun, *, base_model_hash: str) -> dict[str, str]
 
 def _lora_publish(run: TrainingRun, checkpoint_file: str) -> Any:
     """Copy the final checkpoint into the LoRA library and register it (source training)."""
-    from albums.services.files import sha256_file
-    from generation.models import Lora
-    from generation.services.loras import lora_register
-
     # A run resumed after a failure that happened past registration reuses its entry.
     existing = Lora.objects.filter(sha256=sha256_file(media_path(checkpoint_file))).first()
     if existing is not None:

@@ -13,12 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from albums.models import Album
+from generation.engine.source import ModelSourceError, model_base, model_source
 from generation.models import Lora
+from imagineer.celery import app
 from imagineer.errors import ApplicationError, field_error
 from imagineer.limits import limit_check
 from training import models as limits
 from training.models import TrainingRun
 from training.services.datasets import caption_with_trigger, dataset_collect, trigger_word_validate
+from training.tasks import training_run_task
 
 PARAMETER_NAMES = (
     "learning_rate",
@@ -55,8 +58,6 @@ PARAMETER_HELP = {
 
 def base_model_current() -> str:
     """The base model this server trains on: the generator's model (the built-in tiny one when unset)."""
-    from generation.engine.source import ModelSourceError, model_base, model_source
-
     try:
         source = model_source()
     except ModelSourceError as exc:
@@ -169,8 +170,6 @@ def _sample_prompts_clean(prompts: list[str] | str | None, *, trigger_word: str,
 
 
 def _enqueue(run: TrainingRun) -> None:
-    from training.tasks import training_run_task
-
     run_id, task_id = run.pk, run.task_id
     transaction.on_commit(lambda: training_run_task.apply_async(args=[run_id], task_id=task_id))
 
@@ -266,8 +265,6 @@ def training_cancel(*, run: TrainingRun) -> TrainingRun:
 
 
 def _revoke(task_id: str) -> None:
-    from imagineer.celery import app
-
     app.control.revoke(task_id)
 
 
