@@ -95,10 +95,6 @@ class Image(models.Model):
     def __str__(self) -> str:
         return self.title or (self.file.name or "").rsplit("/", 1)[-1] or f"Image {self.pk}"
 
-    @property
-    def aspect_ratio(self) -> float:
-        return self.width / self.height if self.height else 1.0
-
 
 class AlbumImage(models.Model):
     album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="memberships")

@@ -1,4 +1,4 @@
-"""Reads for the API and the pages: job progress, labeler health, an image's labels."""
+"""Reads for the API and the pages: labeling job progress and lists."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 from django.db.models import QuerySet
 
 from albums.models import Album
-from labeling.backends import LabelError, labeler_get
 from labeling.models import LabelingJob
 
 MAX_ERRORS_SHOWN = 50
@@ -44,11 +43,3 @@ def album_labeling_job_latest(*, album: Album) -> LabelingJob | None:
 def labeling_jobs_list(*, album: Album | None = None) -> QuerySet[LabelingJob]:
     jobs = LabelingJob.objects.select_related("album", "created_by")
     return jobs.filter(album=album) if album is not None else jobs
-
-
-def labeler_health(*, backend: str | None = None) -> dict[str, Any]:
-    """Can the configured labeler work? ``backend``, ``engine_answers``, ``image_exists``, ``ok``."""
-    try:
-        return labeler_get(backend).health()
-    except LabelError as exc:
-        return {"backend": backend, "engine_answers": False, "image_exists": None, "ok": False, "detail": exc.message}
