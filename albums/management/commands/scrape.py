@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from albums.models import Album, ScrapeJob
 from albums.services.scraping import scrape_job_create, scrape_job_run
-from imagineer.errors import ApplicationError
+from imagineer.errors import ApplicationError, command_error
 
 
 class Command(BaseCommand):
@@ -56,8 +56,7 @@ class Command(BaseCommand):
                 enqueue=False,
             )
         except ApplicationError as exc:
-            details = [f"  {field}: {message}" for field, messages in exc.fields.items() for message in messages]
-            raise CommandError("\n".join([exc.message, *details])) from None
+            raise command_error(exc) from None
         if user is not None:
             ScrapeJob.objects.filter(pk=job.pk).update(created_by=user)
             Album.objects.filter(pk=job.album_id, created_by=None).update(created_by=user)

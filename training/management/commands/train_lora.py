@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from albums.models import Album
-from imagineer.errors import ApplicationError
+from imagineer.errors import ApplicationError, command_error
 from training.models import TrainingRun
 from training.services.execute import training_execute
 from training.services.runs import PARAMETER_NAMES, training_start
@@ -87,8 +87,7 @@ class Command(BaseCommand):
                 enqueue=options["enqueue"],
             )
         except ApplicationError as exc:
-            fields = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in exc.fields.items())
-            raise CommandError(fields or exc.message) from None
+            raise command_error(exc) from None
         self.stdout.write(f"Training run {run.pk}: {len(run.dataset)} images, {run.max_steps} steps, seed {run.seed}.")
         # The raw stream under the command's stderr: tqdm redraws with \r, OutputWrapper would add newlines.
         bar = tqdm(
