@@ -7,6 +7,8 @@ writers put a file in place (temporary name, then rename) before creating the ro
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 from django.utils.text import slugify
@@ -111,6 +113,14 @@ class AlbumImage(models.Model):
         return f"{self.album} #{self.position}"
 
 
+class ScrapeProblem(TypedDict):
+    """One entry of ``ScrapeJob.errors``: a URL refused or failed, and why."""
+
+    url: str
+    reason: str
+    message: str
+
+
 class ScrapeJob(models.Model):
     """Collecting images from web pages into an album (``source_type='scrape'``).
 
@@ -129,7 +139,7 @@ class ScrapeJob(models.Model):
 
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
-    start_urls = models.JSONField(default=list)
+    start_urls: models.JSONField[list[str], list[str]] = models.JSONField(default=list)
     album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="scrape_jobs")
     max_images = models.PositiveIntegerField(default=100)
     max_pages = models.PositiveIntegerField(default=20)
@@ -146,9 +156,9 @@ class ScrapeJob(models.Model):
     images_downloaded = models.PositiveIntegerField(default=0)
     images_skipped = models.PositiveIntegerField(default=0)
     # reason code -> count, for pages and images ("duplicate", "robots", "too_large"...).
-    skip_reasons = models.JSONField(default=dict, blank=True)
-    # The most recent problems, newest last: [{"url", "reason", "message"}], bounded.
-    errors = models.JSONField(default=list, blank=True)
+    skip_reasons: models.JSONField[dict[str, int], dict[str, int]] = models.JSONField(default=dict, blank=True)
+    # The most recent problems, newest last, bounded.
+    errors: models.JSONField[list[ScrapeProblem], list[ScrapeProblem]] = models.JSONField(default=list, blank=True)
     current_url = models.URLField(max_length=2000, blank=True)
     error = models.TextField(blank=True, help_text="Why the job failed as a whole.")
     task_id = models.CharField(max_length=64, blank=True)

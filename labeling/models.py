@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 
@@ -39,6 +41,14 @@ class Label(models.Model):
         return f"{self.label_type}: {self.text[:60]}"
 
 
+class LabelingJobError(TypedDict):
+    """One entry of ``LabelingJob.errors``: the image that failed (None: the job itself), why, when."""
+
+    image_id: int | None
+    error: str
+    at: str
+
+
 class LabelingJob(models.Model):
     """Labeling of one album's images on the ``labeling`` queue.
 
@@ -71,8 +81,10 @@ class LabelingJob(models.Model):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
-    # [{"image_id": 3, "error": "...", "at": "2026-..."}], one entry per image that failed.
-    errors = models.JSONField(default=list, blank=True)
+    # LabelingJobError entries, one per image that failed.
+    errors: models.JSONField[list[LabelingJobError], list[LabelingJobError]] = models.JSONField(
+        default=list, blank=True
+    )
     task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="labeling_jobs"

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
 from django.db.models import QuerySet
 
 from albums.models import Album
-from labeling.models import LabelingJob
+from labeling.models import LabelingJob, LabelingJobError
 
 MAX_ERRORS_SHOWN = 50
 
 
-def labeling_job_progress(*, job: LabelingJob) -> dict[str, Any]:
+class LabelingJobProgress(TypedDict):
+    id: int
+    album_id: int
+    status: str
+    prompt_type: str
+    backend: str
+    force: bool
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    remaining: int
+    percent: int
+    is_active: bool
+    errors: list[LabelingJobError]
+    task_id: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def labeling_job_progress(*, job: LabelingJob) -> LabelingJobProgress:
     processed = job.done + job.failed + job.skipped
     return {
         "id": job.pk,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -32,7 +31,8 @@ from labeling.backends import (
     TransientLabelError,
     labeler_get,
 )
-from labeling.models import Label, LabelingJob, LabelingJobItem
+from labeling.data_models import LabelImageOutcome
+from labeling.models import Label, LabelingJob, LabelingJobError, LabelingJobItem
 from labeling.tasks import label_image_task, labeling_job_fan_out_task, labeling_job_item_task
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def image_label_enqueue(
 
 def image_label_run(
     *, image_id: int, prompt_type: str, backend: str | None, force: bool, user_id: int | None
-) -> dict[str, Any]:
+) -> LabelImageOutcome:
     """The ``label_image_task``'s work: label unless already labelled (and not forced)."""
     image = Image.objects.filter(pk=image_id).first()
     if image is None:
@@ -300,10 +300,12 @@ def _item_finish(*, item: LabelingJobItem, status: str, error: str = "") -> None
             job.skipped += 1
         else:
             job.failed += 1
-            job.errors = [
-                *job.errors,
-                {"image_id": item.image_id, "error": error[:2000], "at": timezone.now().isoformat()},
-            ][-MAX_JOB_ERRORS:]
+            entry: LabelingJobError = {
+                "image_id": item.image_id,
+                "error": error[:2000],
+                "at": timezone.now().isoformat(),
+            }
+            job.errors = [*job.errors, entry][-MAX_JOB_ERRORS:]
         _job_finish_if_complete(job)
         job.save(update_fields=["done", "failed", "skipped", "errors", "status", "finished_at", "updated_at"])
 

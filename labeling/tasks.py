@@ -8,12 +8,12 @@ bodies, so the two modules never import each other at load time.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 
 from labeling.backends import TransientLabelError
+from labeling.data_models import LabelImageOutcome
 
 # The container's own timeout fires first; this only catches a worker stuck elsewhere.
 _TIME_LIMIT = settings.IMAGINEER_LABEL_TIMEOUT + 120
@@ -33,7 +33,7 @@ def label_image_task(
     backend: str | None = None,
     force: bool = False,
     user_id: int | None = None,
-) -> dict[str, Any]:
+) -> LabelImageOutcome:
     from labeling.services import image_label_run
 
     try:

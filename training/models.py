@@ -10,6 +10,8 @@ redelivered task cannot move a run backwards):
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -22,6 +24,23 @@ ACCUMULATION_MIN, ACCUMULATION_MAX = 1, 64
 LEARNING_RATE_MIN, LEARNING_RATE_MAX = 1e-7, 1e-2
 DROPOUT_MIN, DROPOUT_MAX = 0.0, 0.9
 SAMPLE_PROMPTS_MAX = 8
+
+
+class DatasetEntry(TypedDict):
+    """One image of ``TrainingRun.dataset``: the file under MEDIA_ROOT and its caption, as prepared."""
+
+    image_id: int
+    file: str
+    caption: str
+    caption_source: str
+
+
+class CheckpointEntry(TypedDict):
+    """One entry of ``TrainingRun.checkpoints``; paths relative to MEDIA_ROOT."""
+
+    step: int
+    file: str
+    samples: list[str]
 
 
 class TrainingRun(models.Model):
@@ -71,17 +90,19 @@ class TrainingRun(models.Model):
     caption_source = models.CharField(max_length=16, choices=CaptionSource.choices, default=CaptionSource.AUTO)
     sample_prompts = models.JSONField(default=list, blank=True)
 
-    # The dataset as it was when the run was prepared: [{"image_id", "file", "caption"}].
-    dataset = models.JSONField(default=list, blank=True)
+    # The dataset as it was when the run was prepared.
+    dataset: models.JSONField[list[DatasetEntry], list[DatasetEntry]] = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     cancel_requested = models.BooleanField(default=False)
     current_step = models.PositiveIntegerField(default=0)
     # [[step, loss], ...] one point per optimizer step.
-    loss_history = models.JSONField(default=list, blank=True)
+    loss_history: models.JSONField[list[list[float]], list[list[float]]] = models.JSONField(default=list, blank=True)
     steps_per_second = models.FloatField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)
-    # [{"step", "file", "sample"}], paths relative to MEDIA_ROOT, oldest first.
-    checkpoints = models.JSONField(default=list, blank=True)
+    # Oldest first.
+    checkpoints: models.JSONField[list[CheckpointEntry], list[CheckpointEntry]] = models.JSONField(
+        default=list, blank=True
+    )
     lora = models.ForeignKey(
         "generation.Lora", null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs"
     )
@@ -132,7 +153,7 @@ class TrainingRun(models.Model):
         return min(100, round(100 * self.current_step / self.max_steps)) if self.max_steps else 0
 
     @property
-    def last_checkpoint(self) -> dict | None:
+    def last_checkpoint(self) -> CheckpointEntry | None:
         return self.checkpoints[-1] if self.checkpoints else None
 
     @property

@@ -15,7 +15,7 @@ from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
 from imagineer.permissions import TRAIN, SignedInRequest, role_required
 from training.forms import TrainingStartForm
-from training.models import TrainingRun
+from training.models import CheckpointEntry, TrainingRun
 from training.selectors import training_run_detail, training_run_list
 from training.services.datasets import EXPORT_REPEATS, dataset_export_spooled, dataset_zip_name, trigger_word_default
 from training.services.runs import training_cancel, training_resume, training_start
@@ -150,7 +150,7 @@ def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("training:run-detail", pk)
 
 
-def _checkpoint(run: TrainingRun, step: int) -> dict[str, Any]:
+def _checkpoint(run: TrainingRun, step: int) -> CheckpointEntry:
     for checkpoint in run.checkpoints:
         if checkpoint["step"] == step:
             return checkpoint

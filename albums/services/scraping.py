@@ -31,7 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from albums.models import Album, Image, ScrapeJob
+from albums.models import Album, Image, ScrapeJob, ScrapeProblem
 from albums.services.curation import album_add_images, album_create
 from albums.services.files import media_path, sha256_file
 from albums.services.net import Fetcher, FetchRefused, body_read, fetch_deadline, fetcher, url_check
@@ -305,7 +305,7 @@ class Crawl:
             self.job.images_skipped += 1
         self.job.skip_reasons[reason] = self.job.skip_reasons.get(reason, 0) + 1
         if reason not in SKIP_REASONS_NOT_PROBLEMS:
-            entry = {"url": url[:2000], "reason": reason, "message": paths_hidden(message)[:500]}
+            entry: ScrapeProblem = {"url": url[:2000], "reason": reason, "message": paths_hidden(message)[:500]}
             self.job.errors = [*self.job.errors, entry][-ERRORS_KEPT:]
         self.save()
 

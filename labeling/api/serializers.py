@@ -64,8 +64,5 @@ class LabelingJobSerializer(serializers.Serializer):
     url = serializers.URLField()
 
     def to_representation(self, instance: LabelingJob) -> dict[str, Any]:
-        data = labeling_job_progress(job=instance)
-        data["url"] = reverse(
-            "api:labeling-job-detail", kwargs={"pk": instance.pk}, request=self.context.get("request")
-        )
-        return data
+        url = reverse("api:labeling-job-detail", kwargs={"pk": instance.pk}, request=self.context.get("request"))
+        return {**labeling_job_progress(job=instance), "url": url}

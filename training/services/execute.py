@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -25,8 +25,11 @@ from django.utils.text import slugify
 from albums.services.files import media_path, sha256_file
 from generation.models import Lora
 from generation.services.loras import lora_register
-from training.models import TrainingRun
+from training.models import CheckpointEntry, TrainingRun
 from training.services.datasets import caption_with_trigger, kohya_folder_name, tag_frequency
+
+if TYPE_CHECKING:
+    from training import trainer
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +121,9 @@ class _Progress:
         run.save(update_fields=["current_step", "loss_history", "steps_per_second", "eta_seconds", "heartbeat_at"])
         self.last_write = time.monotonic()
 
-    def checkpoint(self, checkpoint: Any) -> None:
+    def checkpoint(self, checkpoint: trainer.Checkpoint) -> None:
         root = Path(settings.MEDIA_ROOT).resolve()
-        entry = {
+        entry: CheckpointEntry = {
             "step": checkpoint.step,
             "file": str(checkpoint.path.resolve().relative_to(root)),
             "samples": [str(sample.resolve().relative_to(root)) for sample in checkpoint.samples],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -56,6 +57,40 @@ PARAMETER_HELP = {
 }
 
 
+class TrainingParameters(TypedDict):
+    """The hyperparameters of a run, validated (the TrainingRun columns of the same names)."""
+
+    learning_rate: float
+    rank: int
+    alpha: float
+    dropout: float
+    max_steps: int
+    save_every: int
+    resolution: int
+    batch_size: int
+    gradient_accumulation: int
+    seed: int
+    mixed_precision: bool
+
+
+class TrainingDefaults(TypedDict):
+    """What a new run starts from: the server's defaults (no seed: each run draws one)."""
+
+    learning_rate: float
+    rank: int
+    alpha: float
+    dropout: float
+    max_steps: int
+    save_every: int
+    resolution: int
+    batch_size: int
+    gradient_accumulation: int
+    mixed_precision: bool
+    caption_source: str
+    # Blank when the configured model cannot be trained on.
+    base_model: str
+
+
 def base_model_current() -> str:
     """The base model this server trains on: the generator's model (the built-in tiny one when unset)."""
     try:
@@ -70,7 +105,7 @@ def base_model_current() -> str:
     return source.model_id
 
 
-def training_defaults() -> dict[str, Any]:
+def training_defaults() -> TrainingDefaults:
     return {
         "learning_rate": settings.IMAGINEER_TRAINING_LEARNING_RATE,
         "rank": settings.IMAGINEER_TRAINING_RANK,
@@ -116,7 +151,7 @@ def _number(
     return value
 
 
-def training_parameters_validate(params: dict[str, Any]) -> dict[str, Any]:
+def training_parameters_validate(params: Mapping[str, Any]) -> TrainingParameters:
     """Defaults filled in, types coerced and ranges checked; every bad field named at once."""
     unknown = set(params) - set(PARAMETER_NAMES)
     if unknown:
@@ -124,10 +159,10 @@ def training_parameters_validate(params: dict[str, Any]) -> dict[str, Any]:
             f"Unknown training parameters: {', '.join(sorted(unknown))}.",
             fields={name: ["Unknown parameter."] for name in unknown},
         )
-    merged = {**training_defaults(), "seed": secrets.randbelow(2**31)}
+    merged: dict[str, Any] = {**training_defaults(), "seed": secrets.randbelow(2**31)}
     merged.update({name: value for name, value in params.items() if value is not None and value != ""})
     fields: dict[str, list[str]] = {}
-    clean = {
+    clean: TrainingParameters = {
         "learning_rate": _number(
             fields, merged, "learning_rate", float, limits.LEARNING_RATE_MIN, limits.LEARNING_RATE_MAX
         ),
@@ -182,7 +217,7 @@ def training_start(
     trigger_word: str,
     created_by: User | None,
     base_model: str | None = None,
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
     caption_source: str = TrainingRun.CaptionSource.AUTO,
     sample_prompts: list[str] | str | None = None,
     enqueue: bool = True,
@@ -209,7 +244,7 @@ def training_start(
             f"Unknown base model '{base_model}'. This server trains on its generator's model, '{base_model_current()}' "
             "(set by IMAGINEER_MODEL).",
         )
-    clean = training_parameters_validate(dict(params or {}))
+    clean = training_parameters_validate(params or {})
     items = dataset_collect(album=album, caption_source=caption_source)
     prompts = _sample_prompts_clean(sample_prompts, trigger_word=trigger_word, first_caption=items[0].caption)
     run = TrainingRun.objects.create(
