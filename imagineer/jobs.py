@@ -87,11 +87,17 @@ def enqueue_on_commit(task: Any, rows: QuerySet[Any], *, args: Sequence[Any] = (
 # --- claim ------------------------------------------------------------------------------------
 
 
-def claimable_q(model: type[Job], *, task_id: str, now: datetime | None = None) -> Q:
-    """Rows a worker running ``task_id`` may take: queued, redelivered, or stale."""
-    return Q(cancel_requested=False) & (
-        Q(status=model.STATUS_QUEUED) | Q(status__in=model.IN_PROGRESS, task_id=task_id) | stale_q(model, now=now)
-    )
+def claimable_q(model: type[Job], *, task_id: str, now: datetime | None = None, worker: str | None = None) -> Q:
+    """Rows a worker running ``task_id`` may take: queued, redelivered, or stale.
+
+    For a kind with ``REDELIVERY_TAKES_OVER`` off, a redelivered message (another ``worker``)
+    waits for the heartbeat to go stale like any other: only the same process retrying the
+    same task takes its row back at once.
+    """
+    redelivered = Q(status__in=model.IN_PROGRESS, task_id=task_id)
+    if worker is not None and not model.REDELIVERY_TAKES_OVER:
+        redelivered &= Q(worker=worker)
+    return Q(cancel_requested=False) & (Q(status=model.STATUS_QUEUED) | redelivered | stale_q(model, now=now))
 
 
 def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list[int]:
@@ -110,7 +116,7 @@ def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list
         status=model.STATUS_CANCELLED, finished_at=now
     )
     rows.filter(stale_q(model, now=now), cancel_requested=True).update(status=model.STATUS_CANCELLED, finished_at=now)
-    exhausted = rows.filter(claimable_q(model, task_id=task_id, now=now)).exclude(
+    exhausted = rows.filter(claimable_q(model, task_id=task_id, now=now, worker=worker)).exclude(
         task_id=task_id, worker=worker, status__in=model.IN_PROGRESS
     )
     for pk, attempts, last_worker in exhausted.filter(attempts__gte=_limit_expr()).values_list(
@@ -120,17 +126,17 @@ def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list
             f"Gave up after {attempts} attempts: each time the worker stopped before finishing"
             f"{f' (last on {last_worker})' if last_worker else ''}. Retry it once the cause is fixed."
         )
-        model._default_manager.filter(claimable_q(model, task_id=task_id, now=now), pk=pk).update(
+        model._default_manager.filter(claimable_q(model, task_id=task_id, now=now, worker=worker), pk=pk).update(
             status=model.STATUS_FAILED, error=reason, finished_at=now, worker=""
         )
     same_holder = Q(task_id=task_id, worker=worker, status__in=model.IN_PROGRESS)
-    taken = rows.filter(claimable_q(model, task_id=task_id, now=now)).filter(
+    taken = rows.filter(claimable_q(model, task_id=task_id, now=now, worker=worker)).filter(
         same_holder | Q(attempts__lt=_limit_expr())
     )
     pks = list(taken.values_list("pk", flat=True))
     if not pks:
         return []
-    model._default_manager.filter(claimable_q(model, task_id=task_id, now=now), pk__in=pks).filter(
+    model._default_manager.filter(claimable_q(model, task_id=task_id, now=now, worker=worker), pk__in=pks).filter(
         same_holder | Q(attempts__lt=_limit_expr())
     ).update(
         status=model.STATUS_RUNNING,
