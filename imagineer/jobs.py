@@ -12,7 +12,8 @@ workers hold one row:
 * :class:`Heartbeat` keeps ``heartbeat_at`` fresh from a thread; :class:`Throttle` keeps
   progress writes to a few per second.
 * :func:`cancel` is the one cancel path: queued rows are cancelled now and their messages
-  revoked; running rows move to ``cancelling`` and the worker stops at its next check.
+  revoked; running rows move to ``cancelling`` and the worker stops at its next check;
+  in-progress rows whose heartbeat is stale (their worker is gone) are cancelled now.
 * :func:`job_finish`, :func:`job_fail`, :func:`release` end or hand back a claim.
 * :func:`job_task` wraps a Celery task so that a dropped database connection is retried with
   backoff and never recorded as the work's failure.
@@ -284,12 +285,19 @@ def cancel(rows: QuerySet[J]) -> CancelResult:
     now = timezone.now()
     queued = list(rows.filter(status=model.STATUS_QUEUED).values_list("pk", "task_id"))
     running = list(rows.filter(status=model.STATUS_RUNNING).values_list("pk", flat=True))
+    cancelling = list(rows.filter(status=model.STATUS_CANCELLING).values_list("pk", flat=True))
     model._default_manager.filter(pk__in=[pk for pk, _ in queued], status=model.STATUS_QUEUED).update(
         status=model.STATUS_CANCELLED, cancel_requested=True, finished_at=now
     )
     model._default_manager.filter(pk__in=running, status=model.STATUS_RUNNING).update(
         status=model.STATUS_CANCELLING, cancel_requested=True
     )
+    # A stale holder is gone: nobody would see the flag, so those rows are cancelled now.
+    stale = model._default_manager.filter(
+        stale_q(model, now=now), pk__in=running + cancelling, status=model.STATUS_CANCELLING
+    )
+    dead = list(stale.values_list("pk", flat=True))
+    stale.filter(pk__in=dead).update(status=model.STATUS_CANCELLED, finished_at=now, heartbeat_at=None, worker="")
     task_ids = {task_id for _, task_id in queued if task_id}
     busy = set(
         model._default_manager.filter(
@@ -299,7 +307,11 @@ def cancel(rows: QuerySet[J]) -> CancelResult:
     revoked = sorted(task_ids - busy)
     if revoked:
         transaction.on_commit(functools.partial(revoke, revoked))
-    return CancelResult(cancelled=[pk for pk, _ in queued], cancelling=running, revoked=revoked)
+    return CancelResult(
+        cancelled=[pk for pk, _ in queued] + dead,
+        cancelling=[pk for pk in running if pk not in dead],
+        revoked=revoked,
+    )
 
 
 def revoke(task_ids: Sequence[str]) -> None:
