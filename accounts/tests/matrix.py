@@ -125,7 +125,8 @@ def world_build() -> World:
         gradient_accumulation=1,
         seed=1,
         created_by=owner,
-        status=TrainingRun.Status.TRAINING,
+        status=TrainingRun.Status.RUNNING,
+        phase=TrainingRun.Phase.TRAINING,
     )
     tokens = {role: token_create(user=user, name="matrix")[1] for role, user in users.items()}
     ids = {

@@ -127,7 +127,7 @@ def training_fields(user, album) -> dict:
         "album": album, "name": "busy", "trigger_word": "bzy", "base_model": "tiny", "learning_rate": 1e-4,
         "rank": 4, "alpha": 4.0, "dropout": 0.0, "max_steps": 10, "save_every": 5, "resolution": 64,
         "batch_size": 1, "gradient_accumulation": 1, "seed": 1, "created_by": user,
-        "status": TrainingRun.Status.TRAINING, "current_step": 3,
+        "status": TrainingRun.Status.RUNNING, "phase": TrainingRun.Phase.TRAINING, "progress_done": 3,
     }  # fmt: skip
 
 

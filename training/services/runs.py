@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 
 from albums.models import Album
 from generation.engine.source import ModelSourceError, model_base, model_source
 from generation.models import Lora
-from imagineer.celery import app
+from imagineer import jobs
 from imagineer.errors import ApplicationError, field_error
+from imagineer.jobs import enqueue_on_commit
 from imagineer.limits import limit_check
 from training import models as limits
 from training.models import TrainingRun
@@ -205,8 +203,7 @@ def _sample_prompts_clean(prompts: list[str] | str | None, *, trigger_word: str,
 
 
 def _enqueue(run: TrainingRun) -> None:
-    run_id, task_id = run.pk, run.task_id
-    transaction.on_commit(lambda: training_run_task.apply_async(args=[run_id], task_id=task_id))
+    run.task_id = enqueue_on_commit(training_run_task, TrainingRun.objects.filter(pk=run.pk), args=[run.pk])
 
 
 @transaction.atomic
@@ -234,7 +231,7 @@ def training_start(
         raise field_error("name", "The name is longer than 200 characters.")
     if Lora.objects.filter(name=name).exists():
         raise field_error("name", f"The LoRA library already has a LoRA named '{name}'; choose another name.")
-    if TrainingRun.objects.filter(name=name, status__in=TrainingRun.ACTIVE).exists():
+    if TrainingRun.objects.filter(name=name).exclude(status__in=TrainingRun.TERMINAL).exists():
         raise field_error("name", f"A training run named '{name}' is already queued or running.")
     trigger_word = trigger_word_validate(trigger_word)
     base_model = (base_model or "").strip() or base_model_current()
@@ -263,7 +260,7 @@ def training_start(
             }
             for item in items
         ],
-        task_id=str(uuid.uuid4()),
+        progress_total=clean["max_steps"],
         created_by=created_by,
         **clean,
     )
@@ -274,52 +271,36 @@ def training_start(
 
 @transaction.atomic
 def training_cancel(*, run: TrainingRun) -> TrainingRun:
-    """A queued run is cancelled at once; a running one stops after its current step (the trainer
-    saves a checkpoint there, so resume loses nothing)."""
-    now = timezone.now()
-    if TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=now
-    ):
-        task_id = run.task_id
-        transaction.on_commit(lambda: _revoke(task_id))
-    elif TrainingRun.objects.filter(
-        pk=run.pk,
-        status__in=[TrainingRun.Status.PREPARING, TrainingRun.Status.TRAINING],
-        heartbeat_at__lt=now - timedelta(seconds=settings.IMAGINEER_TRAINING_HEARTBEAT_STALE),
-    ).update(status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=now, eta_seconds=None):
-        pass  # its trainer is gone (the worker died): nobody would see the flag, so cancel at once
-    elif not TrainingRun.objects.filter(
-        pk=run.pk, status__in=[TrainingRun.Status.PREPARING, TrainingRun.Status.TRAINING]
-    ).update(cancel_requested=True):
-        run.refresh_from_db()
+    """A queued run is cancelled at once (its message revoked); a running one stops after its
+    current step (the trainer saves a checkpoint there, so resume loses nothing); one whose
+    trainer is gone (stale heartbeat) is cancelled at once."""
+    result = jobs.cancel(TrainingRun.objects.filter(pk=run.pk))
+    run.refresh_from_db()
+    if not (result.cancelled or result.cancelling or run.status == TrainingRun.Status.CANCELLING):
         raise ApplicationError(
             f"The run is {run.get_status_display().lower()}; only a queued or running run can be cancelled."
         )
-    run.refresh_from_db()
     return run
-
-
-def _revoke(task_id: str) -> None:
-    app.control.revoke(task_id)
 
 
 @transaction.atomic
 def training_resume(*, run: TrainingRun) -> TrainingRun:
     """Queue a failed or cancelled run again; it continues from its last checkpoint."""
     limit_check(user=run.created_by, training=1)
-    task_id = str(uuid.uuid4())
     if not TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.RESUMABLE).update(
         status=TrainingRun.Status.QUEUED,
+        phase="",
         cancel_requested=False,
         error="",
         finished_at=None,
-        task_id=task_id,
+        heartbeat_at=None,
+        worker="",
         attempts=0,
     ):
         run.refresh_from_db()
         raise ApplicationError(
             f"The run is {run.get_status_display().lower()}; only a failed or cancelled run can be resumed."
         )
-    run.refresh_from_db()
     _enqueue(run)
+    run.refresh_from_db()
     return run
