@@ -43,12 +43,14 @@ def labeling_job_progress(*, job: LabelingJob) -> LabelingJobProgress:
         "prompt_type": job.prompt_type,
         "backend": job.backend,
         "force": job.force,
-        "total": job.total,
+        "total": job.progress_total,
         "done": job.done,
         "failed": job.failed,
         "skipped": job.skipped,
-        "remaining": max(job.total - processed, 0),
-        "percent": round(100 * processed / job.total) if job.total else (100 if not job.is_active else 0),
+        "remaining": max(job.progress_total - processed, 0),
+        "percent": round(100 * processed / job.progress_total)
+        if job.progress_total
+        else (100 if not job.is_active else 0),
         "is_active": job.is_active,
         "errors": list(job.errors[-MAX_ERRORS_SHOWN:]),
         "task_id": job.task_id,

@@ -39,7 +39,7 @@ def test_label_an_album_starts_a_job(api_as):
     job = LabelingJob.objects.get()
     body = response.json()
     assert (body["job_id"], body["task_id"]) == (job.pk, job.task_id)
-    assert job.force and job.total == 1 and job.created_by == client.user
+    assert job.force and job.progress_total == 1 and job.created_by == client.user
     progress = client.get(body["status_url"]).json()
     assert (progress["id"], progress["status"], progress["total"], progress["remaining"]) == (job.pk, "queued", 1, 1)
 

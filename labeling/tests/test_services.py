@@ -98,14 +98,14 @@ def test_one_active_job_per_album_and_cancel(django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks() as callbacks:
         job = services.album_label_start(album=album, prompt_type="sd_training", user=creator)
     assert len(callbacks) == 1  # the album task, sent on commit
-    assert (job.status, job.total, job.backend, job.created_by) == ("queued", 3, "local", creator)
+    assert (job.status, job.progress_total, job.backend, job.created_by) == ("queued", 3, "local", creator)
     with pytest.raises(ApplicationError, match="already being labelled"):
         services.album_label_start(album=album, user=creator)
     services.labeling_job_fan_out(job_id=job.pk, enqueue=False)
     job = services.labeling_job_cancel(job=job)
-    assert (job.status, job.skipped) == ("cancelled", 3)
-    assert set(job.items.values_list("status", flat=True)) == {LabelingJobItem.Status.SKIPPED}
-    assert services.labeling_job_item_label(item_id=job.items.first().pk, final_attempt=True) == "skipped"
+    assert (job.status, job.skipped, job.progress_done) == ("cancelled", 3, 3)
+    assert set(job.items.values_list("status", flat=True)) == {LabelingJobItem.Status.CANCELLED}
+    assert services.labeling_job_item_label(item_id=job.items.first().pk, final_attempt=True) == "cancelled"
     with pytest.raises(ApplicationError, match="already finished"):
         job.status = LabelingJob.Status.COMPLETED
         job.save()
