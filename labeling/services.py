@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -256,6 +257,25 @@ def labeling_job_fan_out(*, job_id: int, task_id: str | None = None, enqueue: bo
             for item_id in queued:
                 enqueue_on_commit(labeling_job_item_task, LabelingJobItem.objects.filter(pk=item_id), args=[item_id])
     return queued
+
+
+def labeling_items_resend(item_ids: Sequence[int]) -> None:
+    """The reconciler's hook (imagineer.jobs registry): send queued items whose message was lost again."""
+    queued = LabelingJobItem.objects.filter(pk__in=item_ids, status=LabelingJobItem.Status.QUEUED)
+    for item_id in queued.values_list("pk", flat=True):
+        enqueue_on_commit(labeling_job_item_task, LabelingJobItem.objects.filter(pk=item_id), args=[item_id])
+
+
+def labeling_jobs_resend(job_ids: Sequence[int]) -> None:
+    """A queued job's message is its fan-out; a running job has none of its own: its queued items."""
+    for job_id in LabelingJob.objects.filter(pk__in=job_ids, status=LabelingJob.Status.QUEUED).values_list(
+        "pk", flat=True
+    ):
+        enqueue_on_commit(labeling_job_fan_out_task, LabelingJob.objects.filter(pk=job_id), args=[job_id])
+    queued = LabelingJobItem.objects.filter(
+        job_id__in=job_ids, job__status=LabelingJob.Status.RUNNING, status=LabelingJobItem.Status.QUEUED
+    )
+    labeling_items_resend(list(queued.values_list("pk", flat=True)))
 
 
 def labeling_job_fail(*, job_id: int, error: str) -> None:

@@ -17,7 +17,7 @@ import re
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,12 @@ def scrape_job_create(
 def scrape_job_enqueue(*, job: ScrapeJob) -> None:
     """Send the job to the worker once the current transaction commits."""
     job.task_id = enqueue_on_commit(scrape_job_run_task, ScrapeJob.objects.filter(pk=job.pk), args=[job.pk])
+
+
+def scrape_jobs_resend(job_ids: Sequence[int]) -> None:
+    """The reconciler's hook (imagineer.jobs registry): send queued jobs whose message was lost again."""
+    for job_id in ScrapeJob.objects.filter(pk__in=job_ids, status=ScrapeJob.Status.QUEUED).values_list("pk", flat=True):
+        enqueue_on_commit(scrape_job_run_task, ScrapeJob.objects.filter(pk=job_id), args=[job_id])
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from django.conf import settings
@@ -267,6 +267,12 @@ def training_start(
     if enqueue:
         _enqueue(run)
     return run
+
+
+def training_runs_resend(run_ids: Sequence[int]) -> None:
+    """The reconciler's hook (imagineer.jobs registry): send queued runs whose message was lost again."""
+    for run in TrainingRun.objects.filter(pk__in=run_ids, status=TrainingRun.Status.QUEUED):
+        _enqueue(run)
 
 
 @transaction.atomic

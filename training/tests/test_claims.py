@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from imagineer import jobs
+from imagineer.tests.factories import TrainingRunFactory
 from training.models import TrainingRun
 from training.services.execute import Outcome, training_claim
 from training.services.runs import training_cancel, training_resume, training_start
@@ -63,3 +65,12 @@ def test_cancel_flags_a_live_run_and_ends_a_dead_one(run, settings):
     _age(run, 120)
     run = training_cancel(run=run)
     assert run.status == TrainingRun.Status.CANCELLED
+
+
+def test_training_runs_are_a_registered_kind_whose_lost_messages_can_be_sent_again(django_capture_on_commit_callbacks):
+    queued, finished = TrainingRunFactory(), TrainingRunFactory(status=TrainingRun.Status.COMPLETED)
+    kind = next(kind for kind in jobs.kinds() if kind.model is TrainingRun)
+    with django_capture_on_commit_callbacks() as callbacks:
+        kind.resend([queued.pk, finished.pk])
+    queued.refresh_from_db()
+    assert len(callbacks) == 1 and queued.task_id
