@@ -11,7 +11,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from albums.models import Album
-from generation.engine.source import ModelSourceError, model_base, model_source
+from generation.engine.source import ModelSourceError, model_base
+from generation.model_config import model_source
 from generation.models import Lora
 from imagineer import jobs
 from imagineer.errors import ApplicationError, field_error
