@@ -140,7 +140,7 @@ def _kohya_metadata(run: TrainingRun, *, base_model_hash: str) -> dict[str, str]
     }
 
 
-def _lora_publish(run: TrainingRun, checkpoint_file: str) -> Any:
+def _lora_publish(run: TrainingRun, checkpoint_file: str) -> Lora:
     """Copy the final checkpoint into the LoRA library and register it (source training)."""
     # A run resumed after a failure that happened past registration reuses its entry.
     existing = Lora.objects.filter(sha256=sha256_file(media_path(checkpoint_file))).first()

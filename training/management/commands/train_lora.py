@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any, TextIO, cast
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -116,8 +116,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Done: LoRA '{lora.name}' ({lora.file}), final loss {run.last_loss:.4f}.")
         )
 
-    def _user(self, username: str | None) -> Any:
-        users = get_user_model().objects
+    def _user(self, username: str | None) -> User:
+        users = User.objects
         user = (
             users.filter(username=username).first()
             if username
