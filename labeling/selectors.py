@@ -26,8 +26,11 @@ class LabelingJobProgress(TypedDict):
     skipped: int
     remaining: int
     percent: int
+    progress_done: int
+    progress_total: int
     is_active: bool
     errors: list[LabelingJobError]
+    error: str
     task_id: str
     created_at: datetime
     started_at: datetime | None
@@ -51,8 +54,11 @@ def labeling_job_progress(*, job: LabelingJob) -> LabelingJobProgress:
         "percent": round(100 * processed / job.progress_total)
         if job.progress_total
         else (100 if not job.is_active else 0),
+        "progress_done": job.progress_done,
+        "progress_total": job.progress_total,
         "is_active": job.is_active,
         "errors": list(job.errors[-MAX_ERRORS_SHOWN:]),
+        "error": job.error,
         "task_id": job.task_id,
         "created_at": job.created_at,
         "started_at": job.started_at,
