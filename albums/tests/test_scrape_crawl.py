@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import MaxRetriesExceededError
 from django.utils import timezone
 
 from albums.models import Album, Image, ScrapeJob
@@ -13,6 +14,7 @@ from albums.services import scraping
 from albums.services.files import media_path
 from albums.services.scrape_parse import page_extract, srcset_largest
 from albums.services.scraping import scrape_job_cancel, scrape_job_create, scrape_job_run
+from albums.tasks import scrape_job_run_task
 from albums.tests.scrape_site import connection_guard, decompression_bomb, picture, site_running
 from imagineer import jobs
 from imagineer.errors import ApplicationError
@@ -383,3 +385,13 @@ def test_scrape_jobs_are_a_registered_kind_whose_lost_messages_can_be_sent_again
     assert len(callbacks) == 1
     queued.refresh_from_db()
     assert queued.task_id
+
+
+def test_the_task_looks_again_later_while_another_worker_holds_the_job():
+    job = ScrapeJobFactory()
+    assert jobs.claim_one(ScrapeJob, job.pk, task_id="t-1", worker="elsewhere:1")
+    # Run eagerly, every retry comes at once and finds the job still held, up to the limit.
+    result = scrape_job_run_task.apply(args=[job.pk], task_id="t-1")
+    assert isinstance(result.result, MaxRetriesExceededError)
+    job.refresh_from_db()
+    assert (job.status, job.worker, job.attempts) == ("running", "elsewhere:1", 1)
