@@ -66,8 +66,4 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['status', 'heartbeat_at'], name='scrapejob_stat_hb'),
         ),
         migrations.RunPython(job_base_fields, migrations.RunPython.noop),
-        migrations.RemoveField(
-            model_name='scrapejob',
-            name='updated_at',
-        ),
     ]

@@ -3,35 +3,6 @@
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
-from django.db.models import F
-
-# Item statuses that changed name; a skipped item whose error says "cancelled" was cancelled.
-ITEM_STATUSES = {"pending": "queued", "done": "succeeded"}
-
-
-def job_base_fields(apps, schema_editor):
-    LabelingJob = apps.get_model("labeling", "LabelingJob")
-    LabelingJobItem = apps.get_model("labeling", "LabelingJobItem")
-    LabelingJob.objects.update(progress_done=F("done") + F("failed") + F("skipped"))
-    for old, new in ITEM_STATUSES.items():
-        LabelingJobItem.objects.filter(status=old).update(status=new)
-    LabelingJobItem.objects.filter(status="skipped", error="cancelled").update(status="cancelled")
-    # Unfinished items: the labeling retry limit, and a start time from which the stale rule
-    # can tell that a worker holding one is gone.
-    unfinished = LabelingJobItem.objects.filter(status__in=["queued", "running"])
-    unfinished.update(max_attempts=settings.IMAGINEER_LABEL_MAX_RETRIES + 1)
-    unfinished.filter(status="running").update(started_at=django.utils.timezone.now())
-
-
-def old_statuses(apps, schema_editor):
-    LabelingJob = apps.get_model("labeling", "LabelingJob")
-    LabelingJobItem = apps.get_model("labeling", "LabelingJobItem")
-    LabelingJob.objects.filter(status="cancelling").update(status="cancelled")
-    LabelingJobItem.objects.filter(status="cancelled").update(status="skipped", error="cancelled")
-    LabelingJobItem.objects.filter(status="cancelling").update(status="running")
-    for old, new in ITEM_STATUSES.items():
-        LabelingJobItem.objects.filter(status=new).update(status=old)
-
 
 class Migration(migrations.Migration):
 
@@ -158,5 +129,4 @@ class Migration(migrations.Migration):
             model_name='labelingjob',
             constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running', 'cancelling'])), fields=('album',), name='labeling_one_active_job_per_album'),
         ),
-        migrations.RunPython(job_base_fields, old_statuses),
     ]

@@ -2,22 +2,6 @@
 
 from django.conf import settings
 from django.db import migrations, models
-from django.db.models import F
-
-
-def phases(apps, schema_editor):
-    """preparing and training were statuses; now they are the phases of a running run."""
-    TrainingRun = apps.get_model("training", "TrainingRun")
-    TrainingRun.objects.update(progress_total=F("max_steps"))
-    for phase in ("preparing", "training"):
-        TrainingRun.objects.filter(status=phase).update(status="running", phase=phase)
-
-
-def statuses(apps, schema_editor):
-    TrainingRun = apps.get_model("training", "TrainingRun")
-    TrainingRun.objects.filter(status="cancelling").update(status="training")
-    for phase in ("preparing", "training"):
-        TrainingRun.objects.filter(status="running", phase=phase).update(status=phase)
 
 
 class Migration(migrations.Migration):
@@ -64,5 +48,4 @@ class Migration(migrations.Migration):
             model_name='trainingrun',
             index=models.Index(fields=['status', 'heartbeat_at'], name='trainingrun_stat_hb'),
         ),
-        migrations.RunPython(phases, statuses),
     ]
