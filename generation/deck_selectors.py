@@ -105,6 +105,7 @@ class TakeRow:
     progress_done: int
     steps: int
     is_nsfw: bool | None = None
+    prompt: str = ""
 
     @property
     def is_finished(self) -> bool:
@@ -121,12 +122,14 @@ TAKE_FIELDS = (
     "progress_done",
     "steps",
     "result_image__is_nsfw",
+    "prompt",
 )
 
 
 def _take_row(values: list[Any]) -> TakeRow:
-    job_id, status, seed, strength, image_id, progress_done, steps, *nsfw = values
-    return TakeRow(job_id, status, seed, strength, image_id, progress_done, steps, nsfw[0] if nsfw else None)
+    """A row of ``TAKE_FIELDS`` after its slot id."""
+    job_id, status, seed, strength, image_id, progress_done, steps, nsfw, prompt = values
+    return TakeRow(job_id, status, seed, strength, image_id, progress_done, steps, nsfw, prompt or "")
 
 
 @dataclass

@@ -32,9 +32,16 @@ def _url_for_index(name: str, album_pk: int) -> Callable[[int], str]:
     return lambda index: f"{head}{int(index)}{tail}"
 
 
-def _take_label(take: TakeRow, position: int) -> str:
-    label = f"#{position} · seed {take.seed}"
-    return f"{label} · vary {take.strength:g}" if take.strength is not None else label
+def _take_label(take: TakeRow, position: int, first: TakeRow) -> str:
+    """ "#2 · seed 7 · vary 0.5 · prompt edited · 30 steps": what differs from the card's first take."""
+    parts = [f"#{position}", f"seed {take.seed}"]
+    if take.strength is not None:
+        parts.append(f"vary {take.strength:g}")
+    if take is not first and take.prompt != first.prompt:
+        parts.append("prompt edited")
+    if take is not first and take.steps != first.steps:
+        parts.append(f"{take.steps} steps")
+    return " · ".join(parts)
 
 
 def _take_status(take: TakeRow) -> str:
@@ -64,7 +71,7 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
                 "image_id": str(take.image_id or ""),
                 "thumb": thumbnail_url(take.image_id) if take.image_id else "",
                 "picked": take.image_id is not None and take.image_id == pick,
-                "label": _take_label(take, position),
+                "label": _take_label(take, position, card.takes[0]),
                 "status": "" if take.image_id else _take_status(take),
                 "nsfw": bool(take.is_nsfw),
             }

@@ -231,3 +231,12 @@ def test_albums_are_listed_newest_first(client, creator):
     newer = Album.objects.create(name="Newer", slug="newer")
     body = client.get(reverse("albums:album-list")).content.decode()
     assert body.index(newer.name) < body.index(older.name)
+
+
+def test_takes_say_what_differs_from_the_cards_first_take(client, creator):
+    album = deck_build(slots=1, takes=2, owner=creator)
+    first, second = GenerationJob.objects.filter(slot__album=album).order_by("id")
+    GenerationJob.objects.filter(pk=second.pk).update(prompt="a card, a golden ram", steps=4, strength=0.4)
+    body = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert f"#1 · seed {first.seed}</small>" in body
+    assert f"#2 · seed {second.seed} · vary 0.4 · prompt edited · 4 steps</small>" in body
