@@ -53,7 +53,7 @@ class RunStartForm(forms.Form):
     theme = forms.CharField(
         max_length=500,
         required=False,
-        help_text="Shared by every image, placed between the base prompt and the row text.",
+        help_text="Shared by every image, placed between the base prompt and the row text. Empty: no theme at all.",
     )
     album_name = forms.CharField(max_length=200, required=False, help_text="Empty: named after the template and theme.")
     steps = forms.IntegerField(required=False, min_value=STEPS_MIN, max_value=STEPS_MAX)
@@ -78,7 +78,9 @@ class RunStartForm(forms.Form):
     def __init__(self, *args: Any, template: BatchTemplate, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.template = template
-        self.fields["theme"].widget.attrs["placeholder"] = template.example_theme or "e.g. art nouveau"
+        # A placeholder that looked like a value made an empty theme look filled in: say what empty means.
+        example = template.example_theme or "art nouveau"
+        self.fields["theme"].widget.attrs["placeholder"] = f"Empty: no theme (try e.g. “{example}”)"
         for name in ("steps", "guidance_scale", "width", "height"):
             self.fields[name].widget.attrs["placeholder"] = str(getattr(template, name))
         self.lora_fields: list[tuple[str, Lora]] = []

@@ -123,7 +123,7 @@ TABLE = [
     ),
     # --- accounts ----------------------------------------------------------------------------
     C("accounts/", "GET", "/accounts/", (ANON_PAGE, *SIGNED_IN)),
-    C("accounts/tokens/", "POST", "/accounts/tokens/", (ANON_PAGE, 200, 200, 200, 200), {"name": "new"}),
+    C("accounts/tokens/", "POST", "/accounts/tokens/", (ANON_PAGE, 302, 302, 302, 302), {"name": "new"}),
     # Revoking the owner's token: anyone else is told there is no such token on their account.
     C("accounts/tokens/<int:pk>/revoke/", "POST", "/accounts/tokens/{token}/revoke/", (ANON_PAGE, 302, 302, 302, 302)),
     C("accounts/login/", "GET", "/accounts/login/", (200, 302, 302, 302, 302)),

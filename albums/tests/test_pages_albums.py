@@ -264,15 +264,15 @@ def test_label_buttons_start_labeling_for_creators_only(client):
     album = AlbumFactory(created_by=UserFactory(role="creator"))
     image = AlbumImageFactory(album=album).image
     client.force_login(UserFactory(role="viewer"))
-    assert "Label with AI" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert "Label (offline labeler)" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     assert client.post(reverse("albums:album-label", args=[album.pk])).status_code == 403
 
     client.force_login(UserFactory(role="creator"))  # not the album's owner
-    assert "Label with AI" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert "Label (offline labeler)" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     assert client.post(reverse("albums:album-label", args=[album.pk])).status_code == 403
 
     client.force_login(album.created_by)
-    assert "Label with AI" in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert "Label (offline labeler)" in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     response = client.post(reverse("albums:album-label", args=[album.pk]))
     assert response.status_code == 302
     job = LabelingJob.objects.get(album=album)

@@ -66,7 +66,7 @@ def test_template_page_shows_rows_constructed_prompts_and_the_form(client, creat
     body = client.get(reverse("generation:template-detail", args=[template.slug])).content.decode()
     assert "<title>Zodiac mini · Imagineer</title>" in body
     assert "a zodiac card, art deco, Taurus, earth element, high detail" in body
-    assert 'placeholder="art deco"' in body
+    assert 'placeholder="Empty: no theme (try e.g. “art deco”)"' in body
     assert "Random theme" in body and reverse("generation:theme-random") in body
     assert "inkwash weight" in body and 'value="0.60"' in body
     assert "Generate 3 images" in body
