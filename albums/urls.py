@@ -14,6 +14,7 @@ urlpatterns = [
     path("images/<int:pk>/file", views.image_file, name="image-file"),
     path("images/<int:pk>/thumbnail", views.image_thumbnail, name="image-thumbnail"),
     path("images/<int:pk>/label", views.image_label, name="image-label"),
+    path("search/", views.search, name="search"),
     path("preferences/nsfw-blur", views.nsfw_blur_toggle, name="nsfw-blur"),
     path("scrape/", views_scrape.scrape_list, name="scrape-list"),
     path("scrape/new", views_scrape.scrape_new, name="scrape-new"),

@@ -14,13 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from albums.forms import ImageSearchForm
 from albums.models import Album, AlbumImage, Image
+from albums.search import image_search
 from albums.preferences import nsfw_blur_set
 from albums.selectors import (
     album_cards,
@@ -239,3 +242,33 @@ def image_label(request: SignedInRequest, pk: int) -> HttpResponse:
     if album_pk and album_pk.isdigit():
         return redirect("albums:album-image", album_pk=int(album_pk), pk=image.pk)
     return redirect("albums:image-detail", pk=image.pk)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+SEARCH_PAGE_SIZE = 60
+
+
+@require_safe
+@role_required()
+def search(request: SignedInRequest) -> HttpResponse:
+    """Images across every album the user may see. Bad filters are shown beside their field (400)."""
+    form = ImageSearchForm(request.GET or None)
+    page = None
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            query = form.image_query()
+            if not query.is_empty or query.nsfw != "any":
+                results = image_search(perms.images_visible(request.user), query)
+                page = Paginator(results, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+        else:
+            status = 400
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "albums/search.html",
+        {"form": form, "page": page, "search_query": request.GET.get("q", ""), "params": params.urlencode()},
+        status=status,
+    )

@@ -7,8 +7,10 @@ from datetime import timedelta
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
+from albums.models import Image
 from generation.engine.source import NOISE_NOTE, ModelSourceError, model_source
 from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, EngineWorker, GenerationJob, Lora
+from training.models import TrainingRun
 
 ENGINE_STALE_AFTER = timedelta(minutes=2)
 
@@ -147,3 +149,22 @@ def runs_recent(*, limit: int = 20) -> list[BatchGenerationRun]:
 def lora_list() -> QuerySet[Lora]:
     """The LoRA library with how many templates use each LoRA."""
     return Lora.objects.annotate(template_uses=Count("template_entries"))
+
+
+def lora_library() -> QuerySet[Lora]:
+    """The LoRA library page: each LoRA with the templates using it and the training runs that
+    made it, in a constant number of queries whatever the library's size."""
+    return lora_list().select_related("created_by").prefetch_related(
+        Prefetch("templates", queryset=BatchTemplate.objects.only("id", "name", "slug").distinct()),
+        Prefetch("training_runs", queryset=TrainingRun.objects.only("id", "name", "lora_id")),
+    )
+
+
+LORA_SAMPLES = 8
+
+
+def lora_samples(*, lora: Lora, limit: int = LORA_SAMPLES) -> list[Image]:
+    """The newest images made with this LoRA in their stack (matched by the file's sha256)."""
+    return list(
+        Image.objects.filter(generation_job__lora_stack__icontains=lora.sha256).order_by("-created_at", "-id")[:limit]
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import views, views_import
+from generation import views, views_import, views_loras
 
 app_name = "generation"
 
@@ -18,5 +18,9 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/panel", views.jobs_partial, name="jobs-panel"),
     path("jobs/<int:pk>/cancel", views.job_cancel_view, name="job-cancel"),
+    path("loras/", views_loras.lora_list_page, name="lora-list"),
+    path("loras/upload", views_loras.lora_upload_view, name="lora-upload"),
+    path("loras/<int:pk>/", views_loras.lora_detail, name="lora-detail"),
+    path("loras/<int:pk>/delete", views_loras.lora_delete_view, name="lora-delete"),
     path("images/<int:pk>/regenerate", views.image_regenerate_view, name="image-regenerate"),
 ]
