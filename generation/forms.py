@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 
 from generation.engine.schedulers import SCHEDULERS
+from generation.forms_loras import LoraPickerMixin
 from generation.models import (
     GUIDANCE_MAX,
     GUIDANCE_MIN,
@@ -120,8 +121,8 @@ class RunStartForm(forms.Form):
         return aliases
 
 
-class GenerateForm(forms.Form):
-    """One image: prompt, negative prompt, size, steps, seed and a LoRA stack."""
+class GenerateForm(LoraPickerMixin, forms.Form):
+    """One image: prompt, negative prompt, size, steps, seed and a LoRA stack (the picker)."""
 
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
     negative_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -165,6 +166,11 @@ class GenerateForm(forms.Form):
     @property
     def lora_bound_fields(self) -> list[forms.BoundField]:
         return [self[name] for name, _ in self.lora_fields]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        self.lora_fit_check(cleaned)
+        return cleaned
 
     def loras(self) -> list[tuple[Lora, Decimal]]:
         return [

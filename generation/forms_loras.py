@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from django import forms
+
+from generation.engine.lora_files import lora_fit_error
+from generation.engine.source import model_base
 
 from generation.models import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN, Lora
 from generation.services.loras import NAME_MAX, TRIGGER_WORDS_MAX
@@ -42,3 +48,53 @@ class LoraEditForm(forms.Form):
             "description": lora.description,
         }
         return cls(data, initial=initial) if data is not None else cls(initial=initial)
+
+
+class LoraPickerMixin:
+    """The LoRA stack picker's fields: one optional weight per LoRA (empty: not in the stack).
+
+    ``lora_fields`` pairs each field name with its LoRA; ``picker_rows`` is what
+    ``generation/_lora_picker.html`` renders (static/js/lora-picker.js adds the search box,
+    the weight sliders and the trigger-word buttons). A LoRA made for another base model than
+    the loaded one is refused beside its weight, before anything is saved or queued.
+    """
+
+    fields: dict[str, forms.Field]
+    lora_fields: list[tuple[str, Lora]]
+
+    def lora_fields_add(self, loras: list[Lora], weights: dict[int, Any] | None = None) -> None:
+        from generation.forms import _weight_field
+
+        weights = weights or {}
+        self.lora_fields = []
+        for lora in loras:
+            name = f"lora_{lora.pk}"
+            self.fields[name] = _weight_field(f"{lora.name} weight", required=False, initial=weights.get(lora.pk))
+            self.fields[name].widget.attrs.update(
+                {"placeholder": f"off (default {lora.default_weight})", "data-default-weight": str(lora.default_weight)}
+            )
+            self.lora_fields.append((name, lora))
+
+    def lora_fit_check(self, cleaned: dict[str, Any]) -> None:
+        base = model_base()
+        for name, lora in self.lora_fields:
+            if cleaned.get(name) is None:
+                continue
+            problem = lora_fit_error(lora_name=lora.name, lora_base=lora.base, model_base=base)
+            if problem:
+                self.add_error(name, problem)  # type: ignore[attr-defined]
+
+    def picker_rows(self) -> list[dict[str, Any]]:
+        base = model_base()
+        return [
+            {
+                "field": self[name],  # type: ignore[index]
+                "lora": lora,
+                "unfit": lora_fit_error(lora_name=lora.name, lora_base=lora.base, model_base=base) or "",
+            }
+            for name, lora in self.lora_fields
+        ]
+
+    def lora_stack_chosen(self) -> list[tuple[Lora, Decimal]]:
+        cleaned: dict[str, Any] = self.cleaned_data  # type: ignore[attr-defined]
+        return [(lora, cleaned[name]) for name, lora in self.lora_fields if cleaned.get(name) is not None]

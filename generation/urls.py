@@ -1,12 +1,16 @@
 from django.urls import path
 
-from generation import views, views_import, views_loras
+from generation import views, views_import, views_loras, views_templates
 
 app_name = "generation"
 
 urlpatterns = [
     path("templates/", views.template_list_page, name="template-list"),
+    path("templates/new", views_templates.template_new, name="template-new"),
+    path("templates/preview", views_templates.template_preview, name="template-preview"),
     path("templates/<slug:slug>/", views.template_detail, name="template-detail"),
+    path("templates/<slug:slug>/edit", views_templates.template_edit, name="template-edit"),
+    path("templates/<slug:slug>/duplicate", views_templates.template_duplicate_view, name="template-duplicate"),
     path("themes/random", views.theme_random, name="theme-random"),
     path("runs/active", views.runs_active_partial, name="runs-active"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),

@@ -88,7 +88,12 @@ def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "generation/template_detail.html",
-        {"template": template, "form": form, "rows": _template_rows(template, template.example_theme)},
+        {
+            "template": template,
+            "form": form,
+            "rows": _template_rows(template, template.example_theme),
+            "can_edit_template": perms.can_edit_template(request.user, template),
+        },
         status=status,
     )
 
