@@ -42,3 +42,43 @@ class ImageSearchForm(forms.Form):
             date_to=data.get("date_to"),
             nsfw=data.get("nsfw") or "any",
         )
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several files in one field (Django's documented pattern for ``multiple``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else []
+
+
+class AlbumUploadForm(forms.Form):
+    images = MultipleImageField(
+        label="Images",
+        help_text="JPEG, PNG, GIF, WebP, BMP or AVIF; the same size and pixel limits as scraping. Duplicates are skipped.",
+    )
+
+
+class AlbumNewForm(AlbumUploadForm):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    field_order = ["name", "description", "images"]
+
+
+class ImageLabelsForm(forms.Form):
+    caption = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    tags = forms.CharField(required=False, max_length=2000, help_text="Comma-separated.")
+
+    def tag_list(self) -> list[str]:
+        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]

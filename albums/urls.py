@@ -6,7 +6,9 @@ app_name = "albums"
 
 urlpatterns = [
     path("albums/", views.album_list_page, name="album-list"),
+    path("albums/new", views.album_new, name="album-new"),
     path("albums/<int:pk>/", views.album_detail, name="album-detail"),
+    path("albums/<int:pk>/upload", views.album_upload, name="album-upload"),
     path("albums/<int:pk>/download.zip", views.album_download, name="album-download"),
     path("albums/<int:pk>/label", views.album_label, name="album-label"),
     path("albums/<int:album_pk>/images/<int:pk>/", views.album_image_detail, name="album-image"),
@@ -14,6 +16,7 @@ urlpatterns = [
     path("images/<int:pk>/file", views.image_file, name="image-file"),
     path("images/<int:pk>/thumbnail", views.image_thumbnail, name="image-thumbnail"),
     path("images/<int:pk>/label", views.image_label, name="image-label"),
+    path("images/<int:pk>/labels", views.image_labels, name="image-labels"),
     path("search/", views.search, name="search"),
     path("preferences/nsfw-blur", views.nsfw_blur_toggle, name="nsfw-blur"),
     path("scrape/", views_scrape.scrape_list, name="scrape-list"),

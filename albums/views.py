@@ -19,9 +19,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from albums.forms import ImageSearchForm
+from albums.forms import AlbumNewForm, AlbumUploadForm, ImageLabelsForm, ImageSearchForm
 from albums.models import Album, AlbumImage, Image
 from albums.search import image_search
 from albums.preferences import nsfw_blur_set
@@ -37,14 +37,16 @@ from albums.selectors import (
     image_labels_split,
     memberships_with_album_and_image,
 )
+from albums.services.curation import album_create
 from albums.services.exports import album_zip_stream
+from albums.services.uploads import UploadResult, album_upload_images
 from albums.services.serving import image_file_response
 from generation.services.recipes import image_job, image_recipe
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
 from imagineer.permissions import LABEL, SignedInRequest, public_albums_view, role_required
 from labeling.selectors import album_labeling_job_latest, labeling_job_progress
-from labeling.services import album_label_start, image_label_enqueue
+from labeling.services import album_label_start, image_label_enqueue, image_labels_edit
 
 
 def _visible_image(request: HttpRequest, pk: int) -> Image:
@@ -132,6 +134,8 @@ def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "filtered": bool(nsfw or label),
             "labeling": labeling_job_progress(job=labeling_job) if labeling_job else None,
             "can_label": perms.can_label_album(request.user, album),
+            "can_edit": perms.can_edit(request.user, album),
+            "upload_form": AlbumUploadForm(),
         },
     )
 
@@ -173,6 +177,10 @@ def _image_page(request: HttpRequest, image: Image, membership: AlbumImage | Non
         "tags": tags,
         "can_label": perms.can_label_image(request.user, image),
     }
+    if context["can_label"]:
+        context["labels_form"] = ImageLabelsForm(
+            initial={"caption": captions[0].text if captions else "", "tags": ", ".join(tag.text for tag in tags)}
+        )
     if membership is not None:
         previous, following = album_image_neighbours(membership=membership)
         place, total = album_image_place(membership=membership)
@@ -272,3 +280,72 @@ def search(request: SignedInRequest) -> HttpResponse:
         {"form": form, "page": page, "search_query": request.GET.get("q", ""), "params": params.urlencode()},
         status=status,
     )
+
+
+# --- uploads and labels by hand -------------------------------------------------------------
+
+
+def _upload_messages(request: HttpRequest, result: UploadResult) -> None:
+    if result.added:
+        messages.success(request, f"{len(result.added)} image{'s' if len(result.added) != 1 else ''} added.")
+    for reason in result.skipped:
+        messages.warning(request, f"Skipped {reason}")
+
+
+ADD_ALBUM = "albums.add_album"
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@role_required(ADD_ALBUM)
+def album_new(request: SignedInRequest) -> HttpResponse:
+    """A new album of uploaded images (``source_type='upload'``)."""
+    status = 200
+    if request.method == "POST":
+        form = AlbumNewForm(request.POST, request.FILES)
+        if form.is_valid():
+            album = album_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                source_type=Album.SourceType.UPLOAD,
+                created_by=request.user,
+            )
+            _upload_messages(request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user))
+            return redirect("albums:album-detail", pk=album.pk)
+        status = 400
+    else:
+        form = AlbumNewForm()
+    return render(request, "albums/album_new.html", {"form": form}, status=status)
+
+
+@require_POST
+@role_required()
+def album_upload(request: SignedInRequest, pk: int) -> HttpResponse:
+    album = _visible_album(request, pk)
+    perms.ensure_can_edit(request.user, album)
+    form = AlbumUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose one or more image files to upload.")
+    else:
+        _upload_messages(request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user))
+    return redirect("albums:album-detail", pk=album.pk)
+
+
+@require_POST
+@role_required(LABEL)
+def image_labels(request: SignedInRequest, pk: int) -> HttpResponse:
+    """Caption and tags written by a person (they replace the image's labels)."""
+    image = _visible_image(request, pk)
+    perms.ensure_can_label_image(request.user, image)
+    form = ImageLabelsForm(request.POST)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}):
+        back = reverse("albums:image-detail", args=[image.pk])
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form.fields[field].label or field}: {' '.join(errors)}")
+        return redirect(back)
+    image_labels_edit(
+        image=image, caption=form.cleaned_data["caption"], tags=form.tag_list(), created_by=request.user
+    )
+    messages.success(request, "Caption and tags saved.")
+    return redirect(back)

@@ -69,6 +69,13 @@ TABLE = [
         note="made by nobody, in the owner's album",
     ),
     C("images/<int:pk>/regenerate", "POST", "/images/{image}/regenerate", (ANON_PAGE, 403, 302, 302, 302)),
+    C("search/", "GET", "/search/?q=card", (ANON_PAGE, *SIGNED_IN)),
+    C("albums/new", "GET", "/albums/new", (ANON_PAGE, *CREATORS_ONLY)),
+    C("albums/new", "POST", "/albums/new", (ANON_PAGE, 403, 400, 400, 400)),  # no name, no files
+    # Uploading into an album changes it: its owner or a curator.
+    C("albums/<int:pk>/upload", "POST", "/albums/{album}/upload", (ANON_PAGE, 403, 302, 403, 302)),
+    # A caption and tags by hand replace an image's labels: as labeling.
+    C("images/<int:pk>/labels", "POST", "/images/{image}/labels", (ANON_PAGE, 403, 302, 403, 302), {"caption": "x"}),
     C("preferences/nsfw-blur", "POST", "/preferences/nsfw-blur", (ANON_PAGE, 302, 302, 302, 302)),
     # --- scraping (a scrape job is seen by its owner and curators only) ------------------
     C("scrape/", "GET", "/scrape/", (ANON_PAGE, *SIGNED_IN)),
@@ -82,6 +89,19 @@ TABLE = [
     C("templates/<slug:slug>/", "GET", "/templates/{template_slug}/", (ANON_PAGE, *SIGNED_IN)),
     # POST starts a run from the template: any creator may (templates are shared recipes).
     C("templates/<slug:slug>/", "POST", "/templates/{template_slug}/", (ANON_PAGE, 403, 400, 400, 400)),
+    C("templates/new", "GET", "/templates/new", (ANON_PAGE, *CREATORS_ONLY)),
+    C("templates/new", "POST", "/templates/new", (ANON_PAGE, 403, 400, 400, 400)),
+    C("templates/preview", "POST", "/templates/preview", (ANON_PAGE, 403, 200, 200, 200)),
+    # Editing a template: its owner or a curator.
+    C("templates/<slug:slug>/edit", "GET", "/templates/{template_slug}/edit", (ANON_PAGE, 403, 200, 403, 200)),
+    C("templates/<slug:slug>/edit", "POST", "/templates/{template_slug}/edit", (ANON_PAGE, 403, 400, 403, 400)),
+    C("templates/<slug:slug>/duplicate", "POST", "/templates/{template_slug}/duplicate", (ANON_PAGE, 403, 302, 302, 302)),
+    C("loras/", "GET", "/loras/", (ANON_PAGE, *SIGNED_IN)),
+    C("loras/upload", "POST", "/loras/upload", (ANON_PAGE, 403, 400, 400, 400)),  # no file
+    C("loras/<int:pk>/", "GET", "/loras/{lora}/", (ANON_PAGE, *SIGNED_IN)),
+    # Editing and deleting a LoRA: its uploader or a curator.
+    C("loras/<int:pk>/", "POST", "/loras/{lora}/", (ANON_PAGE, 403, 400, 403, 400)),  # no name
+    C("loras/<int:pk>/delete", "POST", "/loras/{lora}/delete", (ANON_PAGE, 403, 302, 403, 302)),
     C("themes/random", "GET", "/themes/random?template={template_slug}", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "GET", "/generate/", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "POST", "/generate/", (ANON_PAGE, 403, 400, 400, 400)),
