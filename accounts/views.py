@@ -31,14 +31,14 @@ def _account_page(
 
 
 # The session key under which a new token's key waits for the one GET that shows it.
-NEW_TOKEN_SESSION_KEY = "accounts.new_token_key"
+NEW_KEY_SESSION_SLOT = "accounts.new_token_key"
 
 
 @require_safe
 @role_required()
 def account_detail(request: SignedInRequest) -> HttpResponse:
     # Popped on the first GET after the POST: a reload no longer shows (or re-creates) it.
-    return _account_page(request, form=TokenCreateForm(), new_key=request.session.pop(NEW_TOKEN_SESSION_KEY, None))
+    return _account_page(request, form=TokenCreateForm(), new_key=request.session.pop(NEW_KEY_SESSION_SLOT, None))
 
 
 @require_POST
@@ -56,7 +56,7 @@ def token_create_view(request: SignedInRequest) -> HttpResponse:
         return _account_page(request, form=form, status=400)
     # Post/redirect/get: the key waits in the session for the next page view only, which pops
     # it; a reload of that page cannot post the form again or show the key twice.
-    request.session[NEW_TOKEN_SESSION_KEY] = key
+    request.session[NEW_KEY_SESSION_SLOT] = key
     messages.success(request, f"Token “{token.name}” created. Copy it now: it will not be shown again.")
     return redirect("account")
 

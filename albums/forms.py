@@ -25,7 +25,8 @@ class ImageSearchForm(forms.Form):
     nsfw = forms.ChoiceField(label="NSFW", choices=NSFW_CHOICES, required=False)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", f"“To” ({end}) is before “From” ({start}); swap them.")

@@ -23,8 +23,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from albums.forms import AlbumNewForm, AlbumUploadForm, ImageLabelsForm, ImageSearchForm
 from albums.models import Album, AlbumImage, Image
-from albums.search import image_search
 from albums.preferences import nsfw_blur_set
+from albums.search import image_search
 from albums.selectors import (
     album_cards,
     album_image_neighbours,
@@ -39,8 +39,8 @@ from albums.selectors import (
 )
 from albums.services.curation import album_create
 from albums.services.exports import album_zip_stream
-from albums.services.uploads import UploadResult, album_upload_images
 from albums.services.serving import image_file_response
+from albums.services.uploads import UploadResult, album_upload_images
 from generation.services.recipes import image_job, image_recipe
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
@@ -309,7 +309,9 @@ def album_new(request: SignedInRequest) -> HttpResponse:
                 source_type=Album.SourceType.UPLOAD,
                 created_by=request.user,
             )
-            _upload_messages(request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user))
+            _upload_messages(
+                request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user)
+            )
             return redirect("albums:album-detail", pk=album.pk)
         status = 400
     else:
@@ -326,7 +328,9 @@ def album_upload(request: SignedInRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose one or more image files to upload.")
     else:
-        _upload_messages(request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user))
+        _upload_messages(
+            request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user)
+        )
     return redirect("albums:album-detail", pk=album.pk)
 
 
@@ -342,10 +346,8 @@ def image_labels(request: SignedInRequest, pk: int) -> HttpResponse:
         back = reverse("albums:image-detail", args=[image.pk])
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{form.fields[field].label or field}: {' '.join(errors)}")
+            messages.error(request, f"{form.fields[field].label or field}: {' '.join(str(error) for error in errors)}")
         return redirect(back)
-    image_labels_edit(
-        image=image, caption=form.cleaned_data["caption"], tags=form.tag_list(), created_by=request.user
-    )
+    image_labels_edit(image=image, caption=form.cleaned_data["caption"], tags=form.tag_list(), created_by=request.user)
     messages.success(request, "Caption and tags saved.")
     return redirect(back)

@@ -168,7 +168,8 @@ class GenerateForm(LoraPickerMixin, forms.Form):
         return [self[name] for name, _ in self.lora_fields]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         self.lora_fit_check(cleaned)
         return cleaned
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -9,7 +10,6 @@ from django import forms
 
 from generation.engine.lora_files import lora_fit_error
 from generation.engine.source import model_base
-
 from generation.models import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN, Lora
 from generation.services.loras import NAME_MAX, TRIGGER_WORDS_MAX
 
@@ -40,7 +40,7 @@ class LoraEditForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     @classmethod
-    def for_lora(cls, lora: Lora, data: object = None) -> LoraEditForm:
+    def for_lora(cls, lora: Lora, data: Mapping[str, Any] | None = None) -> LoraEditForm:
         initial = {
             "name": lora.name,
             "trigger_words": lora.trigger_words,

@@ -72,7 +72,8 @@ class TemplateEditForm(LoraPickerMixin, forms.Form):
         self.parsed: ParsedCsv | None = None
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("csv_file")
         rows_field = "csv_file" if upload else "csv_text"
         try:

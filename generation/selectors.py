@@ -154,9 +154,13 @@ def lora_list() -> QuerySet[Lora]:
 def lora_library() -> QuerySet[Lora]:
     """The LoRA library page: each LoRA with the templates using it and the training runs that
     made it, in a constant number of queries whatever the library's size."""
-    return lora_list().select_related("created_by").prefetch_related(
-        Prefetch("templates", queryset=BatchTemplate.objects.only("id", "name", "slug").distinct()),
-        Prefetch("training_runs", queryset=TrainingRun.objects.only("id", "name", "lora_id")),
+    return (
+        lora_list()
+        .select_related("created_by")
+        .prefetch_related(
+            Prefetch("templates", queryset=BatchTemplate.objects.only("id", "name", "slug").distinct()),
+            Prefetch("training_runs", queryset=TrainingRun.objects.only("id", "name", "lora_id")),
+        )
     )
 
 

@@ -13,7 +13,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import regex
+import regex  # type: ignore[import-untyped]
 from django.conf import settings
 
 from generation.engine.tokenizer_files import bytes_to_unicode, clip_merges_read
@@ -27,8 +27,8 @@ _WHITESPACE = regex.compile(r"\s+")
 # transformers' CLIPTokenizer (what the engine's pipelines use) runs text through BERT's basic
 # tokenizer when ftfy is absent, which sets every CJK ideograph apart: so does this.
 _CJK = regex.compile(
-    "([\u4E00-\u9FFF\u3400-\u4DBF\U00020000-\U0002A6DF\U0002A700-\U0002B73F\U0002B740-\U0002B81F"
-    "\U0002B820-\U0002CEAF\uF900-\uFAFF\U0002F800-\U0002FA1F])"
+    "([\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0002a6df\U0002a700-\U0002b73f\U0002b740-\U0002b81f"
+    "\U0002b820-\U0002ceaf\uf900-\ufaff\U0002f800-\U0002fa1f])"
 )
 
 

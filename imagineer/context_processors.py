@@ -4,7 +4,6 @@ from django.http import HttpRequest
 from albums.preferences import nsfw_blur_enabled
 from imagineer.permissions import GENERATE, admin_site_has_permission, can_act, public_albums_enabled
 
-
 # What the label buttons say: the offline labeler is no AI, and should not be called one.
 LABELER_BUTTONS = {
     "local": "Label (offline labeler)",

@@ -95,7 +95,12 @@ TABLE = [
     # Editing a template: its owner or a curator.
     C("templates/<slug:slug>/edit", "GET", "/templates/{template_slug}/edit", (ANON_PAGE, 403, 200, 403, 200)),
     C("templates/<slug:slug>/edit", "POST", "/templates/{template_slug}/edit", (ANON_PAGE, 403, 400, 403, 400)),
-    C("templates/<slug:slug>/duplicate", "POST", "/templates/{template_slug}/duplicate", (ANON_PAGE, 403, 302, 302, 302)),
+    C(
+        "templates/<slug:slug>/duplicate",
+        "POST",
+        "/templates/{template_slug}/duplicate",
+        (ANON_PAGE, 403, 302, 302, 302),
+    ),
     C("loras/", "GET", "/loras/", (ANON_PAGE, *SIGNED_IN)),
     C("loras/upload", "POST", "/loras/upload", (ANON_PAGE, 403, 400, 400, 400)),  # no file
     C("loras/<int:pk>/", "GET", "/loras/{lora}/", (ANON_PAGE, *SIGNED_IN)),

@@ -356,9 +356,8 @@ def template_slug_free(name: str, *, exclude_pk: int | None = None) -> str:
     """A slug for a new template named ``name`` that no other template has (names in any
     alphabet get a Unicode-free slug: ``template``, ``template-2`` ...)."""
     base = slugify(name)[:190] or "template"
-    taken = set(
-        BatchTemplate.objects.exclude(pk=exclude_pk).filter(slug__startswith=base).values_list("slug", flat=True)
-    )
+    others = BatchTemplate.objects.exclude(pk=exclude_pk) if exclude_pk is not None else BatchTemplate.objects.all()
+    taken = set(others.filter(slug__startswith=base).values_list("slug", flat=True))
     slug, counter = base, 2
     while slug in taken:
         slug, counter = f"{base}-{counter}", counter + 1

@@ -45,7 +45,9 @@ class Watched:
         self.errors: list[str] = []
         self.visited: list[str] = []
         self.page.on("response", lambda r: self.bad.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        self.page.on("console", lambda m: self.errors.append(f"{self.page.url}: {m.text}") if m.type == "error" else None)
+        self.page.on(
+            "console", lambda m: self.errors.append(f"{self.page.url}: {m.text}") if m.type == "error" else None
+        )
         self.page.on("framenavigated", lambda f: self.visited.append(f.url) if f == self.page.main_frame else None)
 
     def check(self) -> None:
@@ -68,12 +70,16 @@ def test_a_creator_does_everything_on_the_pages(live_server, celery_worker, tiny
     from generation.engine.runtime import Engine
     from generation.engine.source import ModelSource
 
-    pipe = Engine(
-        ModelSource(kind="tiny", location=str(tiny_model_dir), model_id="imagineer/tiny-sd15-random"),
-        device="cpu",
-        dtype="fp32",
-        batch_size=1,
-    ).load().pipe
+    pipe = (
+        Engine(
+            ModelSource(kind="tiny", location=str(tiny_model_dir), model_id="imagineer/tiny-sd15-random"),
+            device="cpu",
+            dtype="fp32",
+            batch_size=1,
+        )
+        .load()
+        .pipe
+    )
     lora_file = lora_make_random(pipe, tmp_path / "ink_wash.safetensors", rank=2, seed=3)
     user = UserFactory(role="creator")
     celery_worker("gpu")
