@@ -58,9 +58,10 @@ class MultipleImageField(forms.FileField):
 
     def clean(self, data: Any, initial: Any = None) -> Any:
         single = super().clean
-        if isinstance(data, list | tuple):
-            return [single(item, initial) for item in data]
-        return [single(data, initial)] if data else []
+        items = [item for item in (data if isinstance(data, list | tuple) else [data]) if item]
+        if not items:
+            return single(None, initial)  # "This field is required." unless the field is optional
+        return [single(item, initial) for item in items]
 
 
 class AlbumUploadForm(forms.Form):

@@ -346,7 +346,7 @@ def image_labels(request: SignedInRequest, pk: int) -> HttpResponse:
         back = reverse("albums:image-detail", args=[image.pk])
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{form.fields[field].label or field}: {' '.join(str(error) for error in errors)}")
+            messages.error(request, f"{form[field].label}: {' '.join(str(error) for error in errors)}")
         return redirect(back)
     image_labels_edit(image=image, caption=form.cleaned_data["caption"], tags=form.tag_list(), created_by=request.user)
     messages.success(request, "Caption and tags saved.")

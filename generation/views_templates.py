@@ -112,15 +112,19 @@ def template_duplicate_view(request: SignedInRequest, slug: str) -> HttpResponse
     return redirect("generation:template-edit", slug=copy.slug)
 
 
+def _errors_by_label(form: TemplateEditForm) -> list[tuple[str, str]]:
+    """(field label, message) for every error; the label is empty for the form's own errors."""
+    return [
+        (str(form[name].label) if name in form.fields else "", message)
+        for name, messages_ in form.errors.items()
+        for message in messages_
+    ]
+
+
 def _preview_context(form: TemplateEditForm) -> dict[str, Any]:
     """Every row's constructed prompt with its token count, or the form's errors by field label."""
     if not form.is_valid() and (form.parsed is None or form.has_error("prompt_template")):
-        errors = [
-            (form.fields[name].label or name if name in form.fields else "", message)
-            for name, messages_ in form.errors.items()
-            for message in messages_
-        ]
-        return {"errors": errors}
+        return {"errors": _errors_by_label(form)}
     assert form.parsed is not None
     data = form.cleaned_data
     theme = data.get("preview_theme") or data.get("example_theme", "")
@@ -135,17 +139,12 @@ def _preview_context(form: TemplateEditForm) -> dict[str, Any]:
         )
         tokens = prompt_token_count(prompt)
         rows.append({"number": index + 1, "prompt": prompt, "tokens": tokens, "chunks": prompt_chunk_count(tokens)})
-    other_errors = [
-        (form.fields[name].label or name if name in form.fields else "", message)
-        for name, messages_ in form.errors.items()
-        for message in messages_
-    ]
     return {
         "rows": rows,
         "theme": theme,
         "total": len(form.parsed.rows),
         "chunk_tokens": CHUNK_TOKENS,
-        "errors": other_errors,
+        "errors": _errors_by_label(form),
     }
 
 
