@@ -115,7 +115,7 @@ def template_duplicate_view(request: SignedInRequest, slug: str) -> HttpResponse
 def _errors_by_label(form: TemplateEditForm) -> list[tuple[str, str]]:
     """(field label, message) for every error; the label is empty for the form's own errors."""
     return [
-        (str(form[name].label) if name in form.fields else "", message)
+        (str(form[name].label) if name in form.fields else "", str(message))
         for name, messages_ in form.errors.items()
         for message in messages_
     ]
