@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from urllib.parse import unquote
 
 import pytest
 from django.db import connection
@@ -263,6 +265,23 @@ def _run_with_items(template, creator, *, statuses: list[str]) -> BatchGeneratio
     return run
 
 
+def test_run_page_polls_ever_more_slowly_while_nothing_changes(client, creator, template):
+    run = _run_with_items(template, creator, statuses=["succeeded", "running"])
+    url = reverse("generation:run-progress", args=[run.pk])
+    waits = []
+    since, wait = "", "1"
+    for _ in range(6):
+        response = client.get(url, {"since": since, "wait": wait})
+        match = re.search(r'\?since=([^&"]*)&amp;wait=(\d+)"', response.content.decode())
+        since, wait = unquote(match.group(1)), match.group(2)
+        waits.append(int(wait))
+    assert waits == [1, 2, 4, 8, 16, 16]  # the first answer is news; then nothing changes
+    GenerationJob.objects.filter(run=run, status="running").update(current_step=2)
+    response = client.get(url, {"since": since, "wait": wait})
+    assert 'hx-trigger="load delay:1s"' in response.content.decode()  # something moved: quick again
+    assert client.get(url, {"since": since, "wait": "nonsense"}).status_code == 200
+
+
 def test_run_page_shows_progress_thumbnails_and_cancel(client, creator, template):
     run = _run_with_items(template, creator, statuses=["succeeded", "failed", "running", "queued"])
     response = client.get(reverse("generation:run-detail", args=[run.pk]))
@@ -274,7 +293,7 @@ def test_run_page_shows_progress_thumbnails_and_cancel(client, creator, template
         'aria-valuenow="1"' in body and 'data-percent="25.0"' in body
     )  # the width, set by app.js (CSP: no style attributes)
     assert "Now: #3 (step 1/2)" in body and "row 2 prompt" in body
-    assert 'hx-trigger="every 1s"' in body
+    assert 'hx-trigger="load delay:1s"' in body
     image_id = run.jobs.get(row_index=0).result_image_id
     assert reverse("albums:image-thumbnail", args=[image_id]) in body
     assert reverse("albums:album-detail", args=[run.album_id]) in body
