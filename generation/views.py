@@ -119,7 +119,13 @@ def _poll(progress: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
     current = progress.get("current_item") or {}
     state = "-".join(
         str(part)
-        for part in (progress["status"], progress["completed"], progress["failed"], progress["running"], current.get("step"))
+        for part in (
+            progress["status"],
+            progress["completed"],
+            progress["failed"],
+            progress["running"],
+            current.get("step"),
+        )
     )
     try:
         waited = min(max(int(request.GET.get("wait", "1")), 1), POLL_MAX_SECONDS)

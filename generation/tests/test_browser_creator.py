@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
+from albums.models import Album
 from generation.models import BatchGenerationRun, BatchTemplate, Lora
+from generation.services.builtin import builtin_templates_load
 from generation.tests.test_browser_pages import CHROMIUM, CHROMIUM_ARGS, PASSWORD, TIMEOUT_MS
 from imagineer.tests.browser import watch
 from imagineer.tests.factories import UserFactory
@@ -21,6 +23,12 @@ from imagineer.tests.factories import UserFactory
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CSV = "знак,element\nAries,fire\nTaurus,earth\n"
+# A finger moving 200 px to the left across the page.
+SWIPE_LEFT = """() => {
+  const touch = (x) => new Touch({identifier: 1, target: document.body, clientX: x, clientY: 300});
+  document.dispatchEvent(new TouchEvent("touchstart", {touches: [touch(300)], changedTouches: [touch(300)], bubbles: true}));
+  document.dispatchEvent(new TouchEvent("touchend", {touches: [], changedTouches: [touch(100)], bubbles: true}));
+}"""
 
 
 def _png(path: Path, seed: int) -> Path:
@@ -37,7 +45,8 @@ class Watched:
     """A page whose bad answers and console errors are collected, with the pages it visited."""
 
     def __init__(self, browser, width: int) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        phone = width < 800
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, has_touch=phone, is_mobile=phone)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
         self.watched = watch(self.page)
@@ -162,6 +171,22 @@ def test_a_creator_does_everything_on_the_pages(live_server, celery_worker, tiny
             narrow.page.goto(url)
             width = narrow.page.evaluate("document.documentElement.scrollWidth")
             assert width <= 400, f"{url} scrolls sideways at 390 px ({width} px wide)"
+
+        # The playing-card deck's template page folds its 54 prompts on a phone (it was 44,000 px tall).
+        builtin_templates_load()
+        narrow.page.goto(f"{base}/templates/{BatchTemplate.objects.get(name='Playing Card Deck').slug}/")
+        height = narrow.page.evaluate("document.documentElement.scrollHeight")
+        print(f"playing-card template page at 390 px: {height} px tall")
+        assert height < 8000
+        narrow.page.locator("details.row-prompt summary").first.click()
+        expect(narrow.page.locator("details.row-prompt").first).to_have_attribute("open", "")
+
+        # A swipe moves between an album's images, as the arrow keys do.
+        album = Album.objects.get(name="My photos")
+        first, second = [m.image_id for m in album.memberships.order_by("position", "id")]
+        narrow.page.goto(f"{base}/albums/{album.pk}/images/{first}/")
+        narrow.page.evaluate(SWIPE_LEFT)
+        narrow.page.wait_for_url(re.compile(rf"/images/{second}/$"))
         narrow.check()
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -202,6 +202,19 @@ def test_jobs_panel_lists_queue_and_history_and_cancels(client, creator):
     assert any("already finished" in message for message in messages)
 
 
+def test_jobs_history_shows_each_cards_title_not_the_shared_prompt_start(client, creator):
+    shared = "a playing card, art nouveau, ornate gold border, highly detailed, " * 3
+    for title in ("Ace of Spades", "Two of Spades"):
+        _job(
+            prompt=shared + title,
+            prompt_parts={"title": title, "row_text": f"{title}, one pip"},
+            status=GenerationJob.Status.SUCCEEDED,
+        )
+    body = client.get(reverse("generation:jobs")).content.decode()
+    assert "<strong>Ace of Spades</strong> · Ace of Spades, one pip" in body
+    assert "<strong>Two of Spades</strong>" in body
+
+
 def test_jobs_panel_query_count_does_not_grow_with_jobs(client, creator):
     _job()
     client.get(reverse("generation:jobs-panel"))

@@ -75,3 +75,12 @@
     if (link) window.location.assign(link.href);
   });
 })();
+
+// Long tables of prompts (a template's rows): on a phone each prompt starts folded, one tap opens it.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.matchMedia("(max-width: 800px)").matches) return;
+    document.querySelectorAll("details.row-prompt[open]").forEach(function (details) { details.open = false; });
+  });
+})();
