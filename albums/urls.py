@@ -11,6 +11,7 @@ urlpatterns = [
     path("albums/<int:pk>/upload", views.album_upload, name="album-upload"),
     path("albums/<int:pk>/download.zip", views.album_download, name="album-download"),
     path("albums/<int:pk>/label", views.album_label, name="album-label"),
+    path("albums/<int:pk>/labeling", views.album_labeling_partial, name="album-labeling"),
     path("albums/<int:album_pk>/images/<int:pk>/", views.album_image_detail, name="album-image"),
     path("images/<int:pk>/", views.image_detail, name="image-detail"),
     path("images/<int:pk>/file", views.image_file, name="image-file"),

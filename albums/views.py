@@ -351,3 +351,15 @@ def image_labels(request: SignedInRequest, pk: int) -> HttpResponse:
     image_labels_edit(image=image, caption=form.cleaned_data["caption"], tags=form.tag_list(), created_by=request.user)
     messages.success(request, "Caption and tags saved.")
     return redirect(back)
+
+
+@require_safe
+@public_albums_view
+def album_labeling_partial(request: HttpRequest, pk: int) -> HttpResponse:
+    """The album's labeling status, polled by its page while a job runs (no reload needed)."""
+    album = _visible_album(request, pk)
+    job = album_labeling_job_latest(album=album)
+    if job is None:
+        return HttpResponse("")
+    context = {"album": album, "labeling": labeling_job_progress(job=job), "album_reload_hint": True}
+    return render(request, "albums/_labeling_status.html", context)

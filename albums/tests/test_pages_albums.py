@@ -278,7 +278,14 @@ def test_label_buttons_start_labeling_for_creators_only(client):
     job = LabelingJob.objects.get(album=album)
     assert job.total == 1
     body = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
-    assert "AI labels: 0/1 done" in body
+    assert "Labels: <span data-labeled>0</span>/1 done" in body
+    # The status updates itself while the job runs (no "reload to update"), and stops when it ends.
+    partial = client.get(reverse("albums:album-labeling", args=[album.pk])).content.decode()
+    assert reverse("albums:album-labeling", args=[album.pk]) in partial and 'hx-trigger="load delay:2s"' in partial
+    LabelingJob.objects.filter(pk=job.pk).update(status=LabelingJob.Status.COMPLETED, done=1)
+    finished = client.get(reverse("albums:album-labeling", args=[album.pk])).content.decode()
+    assert "hx-get" not in finished and "</span>/1 done · finished" in finished and "show the new labels" in finished
+    LabelingJob.objects.filter(pk=job.pk).update(status=LabelingJob.Status.RUNNING, done=0)
     # A second start while the first runs is refused with the service's words.
     client.post(reverse("albums:album-label", args=[album.pk]))
     messages = [str(m) for m in client.get(reverse("albums:album-list")).context["messages"]]
