@@ -84,3 +84,39 @@ class ImageLabelsForm(forms.Form):
 
     def tag_list(self) -> list[str]:
         return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+
+
+class AlbumImagesActionForm(forms.Form):
+    """What to do with the images ticked on an album page."""
+
+    ACTIONS = (
+        ("remove", "Remove from this album"),
+        ("add", "Add to another album"),
+        ("new_album", "New album from these"),
+        ("delete", "Delete images"),
+    )
+
+    action = forms.ChoiceField(choices=ACTIONS)
+    images = forms.TypedMultipleChoiceField(
+        coerce=int, choices=(), error_messages={"required": "Tick one or more images first."}
+    )
+    target = forms.TypedChoiceField(coerce=int, required=False, label="Album", empty_value=None, choices=())
+    name = forms.CharField(required=False, max_length=200, label="New album's name")
+
+    def __init__(self, *args: Any, image_ids: list[int], targets: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        images_field = self.fields["images"]
+        assert isinstance(images_field, forms.TypedMultipleChoiceField)
+        images_field.choices = [(pk, str(pk)) for pk in image_ids]
+        target_field = self.fields["target"]
+        assert isinstance(target_field, forms.TypedChoiceField)
+        target_field.choices = [("", "—"), *targets]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        if cleaned.get("action") == "add" and not cleaned.get("target"):
+            self.add_error("target", "Choose the album to add the images to.")
+        if cleaned.get("action") == "new_album" and not (cleaned.get("name") or "").strip():
+            self.add_error("name", "Give the new album a name.")
+        return cleaned

@@ -14,14 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from albums.forms import AlbumNewForm, AlbumUploadForm, ImageLabelsForm, ImageSearchForm
+from albums.forms import AlbumImagesActionForm, AlbumNewForm, AlbumUploadForm, ImageLabelsForm, ImageSearchForm
 from albums.models import Album, AlbumImage, Image
 from albums.preferences import nsfw_blur_set
 from albums.search import image_search
@@ -37,7 +39,13 @@ from albums.selectors import (
     image_labels_split,
     memberships_with_album_and_image,
 )
-from albums.services.curation import album_create
+from albums.services.curation import (
+    album_add_images,
+    album_create,
+    album_move_image,
+    album_remove_images,
+    image_delete,
+)
 from albums.services.exports import album_zip_stream
 from albums.services.serving import image_file_response
 from albums.services.uploads import UploadResult, album_upload_images
@@ -47,6 +55,9 @@ from imagineer.errors import ApplicationError
 from imagineer.permissions import LABEL, SignedInRequest, public_albums_view, role_required
 from labeling.selectors import album_labeling_job_latest, labeling_job_progress
 from labeling.services import album_label_start, image_label_enqueue, image_labels_edit
+
+# Making a new album (of uploads, or of images picked from others): the creator role's permission.
+ADD_ALBUM = "albums.add_album"
 
 
 def _visible_image(request: HttpRequest, pk: int) -> Image:
@@ -135,6 +146,8 @@ def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "labeling": labeling_job_progress(job=labeling_job) if labeling_job else None,
             "can_label": perms.can_label_album(request.user, album),
             "can_edit": perms.can_edit(request.user, album),
+            "can_curate": perms.can_edit(request.user, album) or perms.can_act(request.user, ADD_ALBUM),
+            "targets": _album_targets(request, album),
             "upload_form": AlbumUploadForm(),
         },
     )
@@ -292,9 +305,6 @@ def _upload_messages(request: HttpRequest, result: UploadResult) -> None:
         messages.warning(request, f"Skipped {reason}")
 
 
-ADD_ALBUM = "albums.add_album"
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
 @role_required(ADD_ALBUM)
 def album_new(request: SignedInRequest) -> HttpResponse:
@@ -363,3 +373,72 @@ def album_labeling_partial(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponse("")
     context = {"album": album, "labeling": labeling_job_progress(job=job), "album_reload_hint": True}
     return render(request, "albums/_labeling_status.html", context)
+
+
+# --- curation: ticked images, order ---------------------------------------------------------
+
+
+def _album_targets(request: HttpRequest, album: Album) -> list[tuple[int, str]]:
+    """The other albums this user may put images into (their own, or all for curators)."""
+    if not request.user.is_authenticated:
+        return []
+    return list(perms.albums_editable(request.user).exclude(pk=album.pk).order_by("name").values_list("pk", "name"))
+
+
+@require_POST
+@role_required()
+@transaction.atomic
+def album_images_action(request: SignedInRequest, pk: int) -> HttpResponse:
+    """Remove ticked images from the album, add them to another, make a new album of them, or
+    delete them; each action checks its own permission, and nothing is done unless all may be."""
+    album = _visible_album(request, pk)
+    image_ids = list(album.memberships.order_by("position", "id").values_list("image_id", flat=True))
+    form = AlbumImagesActionForm(request.POST, image_ids=image_ids, targets=_album_targets(request, album))
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            text = " ".join(str(error) for error in errors)
+            messages.error(request, f"{form[field].label}: {text}" if field in form.fields else text)
+        return redirect("albums:album-detail", pk=album.pk)
+    data = form.cleaned_data
+    place = {image_id: index for index, image_id in enumerate(image_ids)}
+    images = sorted(Image.objects.filter(pk__in=data["images"]), key=lambda image: place[image.pk])  # album order
+    count = f"{len(images)} image{'s' if len(images) != 1 else ''}"
+    if data["action"] == "remove":
+        perms.ensure_can_edit(request.user, album)
+        album_remove_images(album=album, images=images)
+        messages.success(request, f"{count} removed from this album (the images themselves are kept).")
+    elif data["action"] == "add":
+        target = get_object_or_404(perms.albums_editable(request.user), pk=data["target"])
+        added = album_add_images(album=target, images=images)
+        messages.success(request, f"{added} of {count} added to “{target.name}” (the rest were there already).")
+    elif data["action"] == "new_album":
+        perms.ensure_can_act(request.user, ADD_ALBUM)
+        new = album_create(name=data["name"], source_type=Album.SourceType.MANUAL, created_by=request.user)
+        album_add_images(album=new, images=images)
+        messages.success(request, f"Album “{new.name}” made from {count}.")
+        return redirect("albums:album-detail", pk=new.pk)
+    else:
+        refused = [image for image in images if not perms.can_delete_image(request.user, image)]
+        if refused:
+            raise PermissionDenied(
+                f"{len(refused)} of the ticked images are not yours: only whoever made an image, or a curator, "
+                "may delete it. Remove them from the album instead."
+            )
+        for image in images:
+            image_delete(image=image)
+        messages.success(request, f"{count} deleted, from every album.")
+    return redirect("albums:album-detail", pk=album.pk)
+
+
+@require_POST
+@role_required()
+def album_image_move(request: SignedInRequest, pk: int) -> HttpResponse:
+    """Move one image a place earlier or later (``move=<image id>:-1`` or ``:1``)."""
+    album = _visible_album(request, pk)
+    perms.ensure_can_edit(request.user, album)
+    image_id, _, offset = request.POST.get("move", "").partition(":")
+    if not image_id.isdigit() or offset not in ("-1", "1"):
+        return HttpResponseBadRequest("Send move=<image id>:-1 or move=<image id>:1.")
+    image = get_object_or_404(Image.objects.filter(memberships__album=album), pk=int(image_id))
+    album_move_image(album=album, image=image, offset=int(offset))
+    return redirect(f"{reverse('albums:album-detail', args=[album.pk])}#image-{image.pk}")

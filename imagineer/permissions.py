@@ -276,6 +276,12 @@ def can_edit_template(user: AnyUser, template: Model) -> bool:
     return not getattr(template, "is_builtin", False) and can_edit(user, template)
 
 
+def can_delete_image(user: AnyUser, image: Image) -> bool:
+    """Delete an image (from every album, with its file): whoever made or uploaded it, or a curator."""
+    signed_in = _signed_in(user)
+    return signed_in is not None and (is_curator(signed_in) or _owns(signed_in, image))
+
+
 def can_control(user: AnyUser, obj: Model) -> bool:
     """Cancel, retry, resume or delete a piece of work: the role permission of its kind, and its
     owner or a curator. Anything that is not work (an album, a template) is refused."""

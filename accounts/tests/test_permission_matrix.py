@@ -55,6 +55,15 @@ TABLE = [
     C("albums/<int:pk>/download.zip", "GET", "/albums/{album}/download.zip", (ANON_PAGE, *SIGNED_IN)),
     # Labeling replaces the labels of an album's images: the album's owner or a curator.
     C("albums/<int:pk>/label", "POST", "/albums/{album}/label", (ANON_PAGE, 403, 302, 403, 302)),
+    # Removing ticked images changes the album: its owner or a curator.
+    C(
+        "albums/<int:pk>/images",
+        "POST",
+        "/albums/{album}/images",
+        (ANON_PAGE, 403, 302, 403, 302),
+        {"action": "remove", "images": "{image}"},
+    ),
+    C("albums/<int:pk>/move", "POST", "/albums/{album}/move", (ANON_PAGE, 403, 400, 403, 400)),  # no move named
     C("albums/<int:pk>/labeling", "GET", "/albums/{album}/labeling", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:album_pk>/images/<int:pk>/", "GET", "/albums/{album}/images/{image}/", (ANON_PAGE, *SIGNED_IN)),
     C("images/<int:pk>/", "GET", "/images/{image}/", (ANON_PAGE, 302, 302, 302, 302)),  # to its album page

@@ -187,3 +187,64 @@ def test_the_account_page_names_a_superusers_role(client):
     client.force_login(UserFactory(role="viewer", is_superuser=True))
     body = client.get(reverse("account")).content.decode()
     assert "administrator (superuser" in body and "viewer (superuser)" not in body
+
+
+def _album_of(owner, count: int) -> tuple[Album, list[Image]]:
+    album = AlbumFactory.create(created_by=owner)
+    images = [ImageFactory.create(created_by=owner) for _ in range(count)]
+    for position, image in enumerate(images, start=1):
+        AlbumImageFactory(album=album, image=image, position=position)
+    return album, images
+
+
+def _order(album: Album) -> list[int]:
+    return list(album.memberships.order_by("position", "id").values_list("image_id", flat=True))
+
+
+def test_ticked_images_are_removed_added_made_into_an_album_or_deleted(client, creator):
+    album, images = _album_of(creator, 4)
+    other = AlbumFactory(created_by=creator, name="Keepers")
+    url = reverse("albums:album-images", args=[album.pk])
+    page = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert 'form="album-images-form"' in page and "Keepers" in page
+
+    client.post(url, {"action": "add", "images": [images[0].pk, images[1].pk], "target": other.pk})
+    assert _order(other) == [images[0].pk, images[1].pk]
+    response = client.post(url, {"action": "new_album", "images": [images[2].pk], "name": "Picked"}, follow=True)
+    picked = Album.objects.get(name="Picked")
+    assert picked.source_type == Album.SourceType.MANUAL and _order(picked) == [images[2].pk]
+    assert response.redirect_chain[-1][0] == reverse("albums:album-detail", args=[picked.pk])
+    client.post(url, {"action": "remove", "images": [images[0].pk]})
+    assert _order(album) == [image.pk for image in images[1:]] and Image.objects.filter(pk=images[0].pk).exists()
+    client.post(url, {"action": "delete", "images": [images[3].pk]})
+    assert not Image.objects.filter(pk=images[3].pk).exists()
+
+
+def test_curation_refusals_name_the_field_or_refuse_other_peoples_images(client, creator):
+    album, images = _album_of(creator, 1)
+    url = reverse("albums:album-images", args=[album.pk])
+    for data, message in [
+        ({"action": "remove"}, "Tick one or more images first."),
+        ({"action": "add", "images": [images[0].pk]}, "Choose the album to add the images to."),
+        ({"action": "new_album", "images": [images[0].pk]}, "Give the new album a name."),
+        ({"action": "remove", "images": [999999]}, "Select a valid choice"),
+    ]:
+        messages = [str(m) for m in client.post(url, data, follow=True).context["messages"]]
+        assert any(message in text for text in messages), (data, messages)
+    theirs = ImageFactory(created_by=UserFactory(role="creator"))
+    AlbumImageFactory(album=album, image=theirs, position=2)
+    assert client.post(url, {"action": "delete", "images": [images[0].pk, theirs.pk]}).status_code == 403
+    assert Image.objects.filter(pk__in=[images[0].pk, theirs.pk]).count() == 2  # nothing half-done
+
+
+def test_images_move_earlier_and_later_in_their_album(client, creator):
+    album, images = _album_of(creator, 3)
+    url = reverse("albums:album-move", args=[album.pk])
+    client.post(url, {"move": f"{images[2].pk}:-1"})
+    assert _order(album) == [images[0].pk, images[2].pk, images[1].pk]
+    client.post(url, {"move": f"{images[0].pk}:-1"})  # already first: nothing moves
+    assert _order(album) == [images[0].pk, images[2].pk, images[1].pk]
+    assert client.post(url, {"move": "junk"}).status_code == 400
+    assert client.post(url, {"move": f"{ImageFactory().pk}:1"}).status_code == 404
+    client.force_login(UserFactory(role="creator"))
+    assert client.post(url, {"move": f"{images[1].pk}:-1"}).status_code == 403
