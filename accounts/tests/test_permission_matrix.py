@@ -50,6 +50,7 @@ TABLE = [
     C("", "GET", "/", (ANON_PAGE, *SIGNED_IN)),
     # Browsers POST CSP violation reports here signed in or not; an empty body is refused.
     C("csp-report", "POST", "/csp-report", (400, 400, 400, 400, 400)),
+    C("favicon.ico", "GET", "/favicon.ico", (301, 301, 301, 301, 301)),
     C("albums/", "GET", "/albums/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/", "GET", "/albums/{album}/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/download.zip", "GET", "/albums/{album}/download.zip", (ANON_PAGE, *SIGNED_IN)),

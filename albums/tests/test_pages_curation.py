@@ -176,11 +176,20 @@ def test_a_viewer_meets_the_sites_own_403_page_with_the_menu_and_no_generate_lin
     assert missing.status_code == 404 and "<title>Not found · Imagineer</title>" in missing.content.decode()
 
 
+def test_the_500_page_has_the_menu_and_says_what_to_do(rf):
+    from imagineer.api_views import handler500
+
+    body = handler500(rf.get("/albums/")).content.decode()
+    assert "<title>Something went wrong · Imagineer</title>" in body and 'aria-label="Main"' in body
+    assert "The error has been logged" in body
+
+
 def test_pages_name_the_favicon_and_one_menu_item_is_current_on_training_pages(client):
     client.force_login(UserFactory(role="creator"))
     body = client.get("/training/").content.decode()
     assert 'rel="icon" href="/static/img/favicon.svg"' in body
     assert body.count('aria-current="page"') == 1
+    assert client.get("/favicon.ico")["Location"] == "/static/img/favicon.svg"
 
 
 def test_the_account_page_names_a_superusers_role(client):
