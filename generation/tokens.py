@@ -10,15 +10,16 @@ BPE (``simple_tokenizer.py``, as transformers runs it without ftfy) over the voc
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import regex  # type: ignore[import-untyped]
 from django.conf import settings
 
+from generation.engine.prompt_syntax import CHUNK_TOKENS, weighted_chunks
 from generation.engine.tokenizer_files import bytes_to_unicode, clip_merges_read
 
-CHUNK_TOKENS = 75
 _PATTERN = regex.compile(
     r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
     regex.IGNORECASE,
@@ -63,14 +64,14 @@ class _ClipBpe:
             self.cache[token] = word
         return word
 
-    def count(self, text: str) -> int:
+    def encode(self, text: str) -> list[int]:
         text = _CJK.sub(r" \1 ", text)
         text = _WHITESPACE.sub(" ", text).strip().lower()
-        total = 0
+        ids: list[int] = []
         for piece in _PATTERN.findall(text):
             encoded = "".join(self.byte_encoder[byte] for byte in piece.encode("utf-8"))
-            total += len(self.bpe(encoded))
-        return total
+            ids.extend(self.encoder.get(token, 0) for token in self.bpe(encoded))
+        return ids
 
 
 @lru_cache(maxsize=1)
@@ -78,11 +79,20 @@ def _tokenizer() -> _ClipBpe:
     return _ClipBpe(Path(settings.IMAGINEER_SD15_CONFIG_DIR) / "tokenizer")
 
 
+@dataclass(frozen=True)
+class PromptTokens:
+    tokens: int  # without the start and end tokens, nor <lora:...> tags, brackets or BREAK
+    chunks: int  # 75-token chunks the engine encodes it in (BREAK starts a new one)
+
+
+def prompt_tokens(prompt: str) -> PromptTokens:
+    """How the engine will split ``prompt``: its A1111 syntax read as
+    :func:`generation.engine.prompt_syntax.weighted_chunks` reads it, tokenized as CLIP does."""
+    tokenizer = _tokenizer()
+    chunks = weighted_chunks(prompt, lambda texts: [tokenizer.encode(text) for text in texts], size=CHUNK_TOKENS)
+    return PromptTokens(tokens=sum(len(chunk) for chunk in chunks), chunks=len(chunks))
+
+
 def prompt_token_count(text: str) -> int:
-    """How many CLIP tokens ``text`` is, without the start and end tokens."""
-    return _tokenizer().count(text)
-
-
-def prompt_chunk_count(tokens: int) -> int:
-    """How many 75-token chunks the engine encodes a prompt of ``tokens`` tokens in."""
-    return max(1, -(-tokens // CHUNK_TOKENS))
+    """How many CLIP tokens plain ``text`` is, without the start and end tokens."""
+    return len(_tokenizer().encode(text))

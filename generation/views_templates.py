@@ -30,7 +30,7 @@ from generation.services.templates import (
     template_save,
     template_slug_free,
 )
-from generation.tokens import CHUNK_TOKENS, prompt_chunk_count, prompt_token_count
+from generation.tokens import CHUNK_TOKENS, prompt_tokens
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
 from imagineer.permissions import GENERATE, SignedInRequest, role_required
@@ -137,8 +137,8 @@ def _preview_context(form: TemplateEditForm) -> dict[str, Any]:
             theme=theme,
             row=row,
         )
-        tokens = prompt_token_count(prompt)
-        rows.append({"number": index + 1, "prompt": prompt, "tokens": tokens, "chunks": prompt_chunk_count(tokens)})
+        counted = prompt_tokens(prompt)
+        rows.append({"number": index + 1, "prompt": prompt, "tokens": counted.tokens, "chunks": counted.chunks})
     return {
         "rows": rows,
         "theme": theme,

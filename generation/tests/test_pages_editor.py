@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from generation.models import BatchTemplate, Lora
 from generation.tests.api_helpers import SD15_TENSORS, SDXL_TENSORS, safetensors_bytes
-from generation.tokens import prompt_chunk_count, prompt_token_count
+from generation.tokens import prompt_token_count, prompt_tokens
 from imagineer.tests.factories import BatchTemplateFactory, BatchTemplateLoraFactory, LoraFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +114,10 @@ def test_token_counts_match_transformers_clip_tokenizer(settings):
         "ace of spades, ornate border, 8k, hyper-detailed, don't",
     ]:
         assert prompt_token_count(text) == len(tokenizer(text, add_special_tokens=False).input_ids)
-    assert [prompt_chunk_count(n) for n in (0, 75, 76, 151)] == [1, 1, 2, 3]
+    # As the engine splits prompts: tags and brackets are not tokens, BREAK and every 75 tokens start a chunk.
+    assert prompt_tokens("(fox:1.3) <lora:ink:0.5>") == prompt_tokens("fox")
+    assert prompt_tokens("fox BREAK owl").chunks == 2 and prompt_tokens("fox BREAK owl").tokens == 2
+    assert [prompt_tokens(", ".join(["fox"] * n)).chunks for n in (1, 38, 39, 76)] == [1, 1, 2, 3]
 
 
 def test_only_the_owner_or_a_curator_edits_and_built_ins_are_read_only(client, creator):
