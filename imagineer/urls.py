@@ -25,5 +25,6 @@ urlpatterns = [
     # Last: /api/ URLs no endpoint matched (a trailing slash, a typo) get a JSON answer.
     re_path(r"^api/(?P<rest>.*)$", api_unmatched, name=FALLBACK_NAME),
 ]
+handler403 = "imagineer.api_views.handler403"
 handler404 = "imagineer.api_views.handler404"
 handler500 = "imagineer.api_views.handler500"
