@@ -250,3 +250,33 @@ def test_generate_page_picker_offers_trigger_words_and_refuses_an_unfit_lora(cli
     assert response.status_code == 400
     assert "made for SDXL" in " ".join(response.context["form"].errors[f"lora_{xl.pk}"])
     assert ok.pk
+
+
+def test_a_loras_page_shows_images_made_with_it(client, creator):
+    from albums.models import Image
+    from generation.models import GenerationJob
+    from imagineer.tests.factories import ImageFactory
+
+    lora = LoraFactory(name="inkwash")
+    made: Image = ImageFactory.create()
+    GenerationJob.objects.create(
+        prompt="a fox",
+        width=64,
+        height=64,
+        steps=2,
+        guidance_scale=7,
+        seed=1,
+        result_image=made,
+        lora_stack=[{"id": lora.pk, "name": lora.name, "sha256": lora.sha256, "weight": "0.8"}],
+    )
+    ImageFactory.create()  # made without it
+    body = client.get(reverse("generation:lora-detail", args=[lora.pk])).content.decode()
+    assert body.count(reverse("albums:image-thumbnail", args=[made.pk])) == 1
+    assert "No images made with this LoRA yet." not in body
+
+
+def test_the_api_schema_describes_image_search(client, creator):
+    schema = client.get("/api/schema", HTTP_ACCEPT="application/json").json()
+    parameters = {p["name"]: p for p in schema["paths"]["/api/images"]["get"]["parameters"]}
+    assert {"q", "lora", "template", "seed"} <= set(parameters)
+    assert "captions and tags" in parameters["q"]["description"]
