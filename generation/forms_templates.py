@@ -12,6 +12,9 @@ from generation.models import GUIDANCE_MAX, GUIDANCE_MIN, SIZE_MAX, SIZE_MIN, ST
 from generation.services.templates import ParsedCsv, csv_parse, csv_render, size_validate, template_validate
 from imagineer.errors import ApplicationError, form_add_application_error
 
+# A template's rows are read into memory whole; a CSV of this size already holds far more rows
+# than IMAGINEER_MAX_TEMPLATE_ROWS allows.
+CSV_MAX_BYTES = 5 * 1024 * 1024
 PROMPT_FIELDS = ["base_prompt", "prompt_template", "style_suffix", "negative_prompt", "example_theme"]
 
 
@@ -77,6 +80,16 @@ class TemplateEditForm(LoraPickerMixin, forms.Form):
         upload = cleaned.get("csv_file")
         rows_field = "csv_file" if upload else "csv_text"
         try:
+            if upload and upload.size > CSV_MAX_BYTES:
+                raise ApplicationError(
+                    "CSV too large.",
+                    fields={
+                        "csv_file": [
+                            f"The CSV is {upload.size / 1024**2:.1f} MiB; the limit is {CSV_MAX_BYTES // 1024**2} MiB. "
+                            "Split it into smaller templates."
+                        ]
+                    },
+                )
             if upload:
                 self.parsed = csv_parse(upload.read(), field="csv_file")
             elif cleaned.get("csv_text", "").strip():

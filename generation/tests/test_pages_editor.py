@@ -78,6 +78,16 @@ def test_bad_input_is_shown_beside_its_field_and_nothing_is_saved(client, creato
     assert not BatchTemplate.objects.exists()
 
 
+def test_an_uploaded_csv_replaces_the_text_and_an_oversized_one_is_refused(client, creator):
+    upload = SimpleUploadedFile("signs.csv", "\ufeffsign,element\nLeo,fire\n".encode(), content_type="text/csv")
+    assert client.post(NEW, {**_fields(csv_text="ignored"), "csv_file": upload}).status_code == 302
+    assert BatchTemplate.objects.get().csv_data == [{"sign": "Leo", "element": "fire"}]
+    big = SimpleUploadedFile("big.csv", b"sign,element\n" + b"Leo,fire\n" * 600_000, content_type="text/csv")
+    response = client.post(NEW, {**_fields(name="Big"), "csv_file": big})
+    assert response.status_code == 400
+    assert "the limit is 5 MiB" in " ".join(response.context["form"].errors["csv_file"])
+
+
 def test_an_lora_unfit_for_the_model_is_refused_beside_its_weight(client, creator):
     xl = LoraFactory(name="xl-style", base=Lora.Base.SDXL)
     response = client.post(NEW, {**_fields(), f"lora_{xl.pk}": "1"})
