@@ -115,7 +115,18 @@ def test_a_creator_does_everything_on_the_pages(live_server, celery_worker, tiny
         page.fill("input[name=name]", "Signs by hand")
         page.fill("textarea[name=csv_text]", CSV)
         page.locator("textarea[name=csv_text]").dispatch_event("change")
-        expect(page.locator("[data-rows-editor] tbody tr")).to_have_count(2)
+        rows = page.locator("[data-rows-editor] tbody tr")
+        expect(rows).to_have_count(2)
+        # The table edits the CSV: add a row and fill it, move it up, delete it again.
+        page.get_by_role("button", name="Add a row").click()
+        rows.nth(2).locator("input").first.fill("Gemini")
+        page.get_by_role("button", name="Move row 3 up").click()
+        expect(page.locator("textarea[name=csv_text]")).to_have_value(
+            "знак,element\nAries,fire\nGemini,\nTaurus,earth\n"
+        )
+        page.get_by_role("button", name="Delete row 2").click()
+        expect(rows).to_have_count(2)
+        expect(page.locator("textarea[name=csv_text]")).to_have_value(CSV)
         page.fill("textarea[name=prompt_template]", "{знак}, {color}")
         expect(page.locator("#template-preview")).to_contain_text("Unknown placeholder {color}")
         page.fill("textarea[name=prompt_template]", "{знак}, {element} element")
