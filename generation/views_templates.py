@@ -148,9 +148,29 @@ def _preview_context(form: TemplateEditForm) -> dict[str, Any]:
     }
 
 
+# The editor's fields whose error lists the live preview replaces (template_edit.html, live=True).
+LIVE_FIELDS = (
+    "name",
+    "csv_file",
+    "csv_text",
+    "base_prompt",
+    "prompt_template",
+    "style_suffix",
+    "negative_prompt",
+    "example_theme",
+    "width",
+    "height",
+    "steps",
+    "guidance_scale",
+)
+
+
 @require_POST
 @role_required(GENERATE)
 def template_preview(request: HttpRequest) -> HttpResponse:
-    """The editor's live preview (HTMX): a fragment, 200 even when it shows the form's errors."""
+    """The editor's live preview (HTMX): a fragment, 200 even when it shows the form's errors;
+    every live field's error list comes with it (emptied when the field is fine now)."""
     form = TemplateEditForm(request.POST, loras=list(lora_list()))
-    return render(request, "generation/_template_preview.html", {"preview": _preview_context(form)})
+    preview = _preview_context(form)
+    preview["live_errors"] = [(form[name].auto_id, form.errors.get(name, [])) for name in LIVE_FIELDS]
+    return render(request, "generation/_template_preview.html", {"preview": preview})

@@ -129,9 +129,12 @@ def test_a_creator_does_everything_on_the_pages(live_server, celery_worker, tiny
         expect(page.locator("textarea[name=csv_text]")).to_have_value(CSV)
         page.fill("textarea[name=prompt_template]", "{знак}, {color}")
         expect(page.locator("#template-preview")).to_contain_text("Unknown placeholder {color}")
+        # ... and beside the field itself, before saving; gone once fixed.
+        expect(page.locator("#id_prompt_template_error")).to_contain_text("Unknown placeholder {color}")
         page.fill("textarea[name=prompt_template]", "{знак}, {element} element")
         page.fill("input[name=preview_theme]", "stained glass")
         expect(page.locator("#template-preview")).to_contain_text("stained glass, Aries, fire element")
+        expect(page.locator("#id_prompt_template_error")).to_be_empty()
         expect(page.locator("#template-preview .tokens").first).to_have_text(re.compile(r"^\d+"))
         for name, value in (("width", "64"), ("height", "64"), ("steps", "2")):
             page.fill(f"input[name={name}]", value)

@@ -112,6 +112,9 @@ def test_the_preview_names_the_field_of_each_problem(client, creator):
     body = client.post(PREVIEW, _fields(prompt_template="{colour}", width="100")).content.decode()
     assert "<strong>Row text:</strong> Unknown placeholder {colour}" in body
     assert "<strong>Width:</strong> Width 100 is not a multiple of 8" in body
+    # The same messages beside their fields (HTMX out-of-band swaps), and the fine fields emptied.
+    assert '<ul class="errorlist" id="id_width_error" aria-live="polite" hx-swap-oob="true"><li>Width 100' in body
+    assert '<ul class="errorlist" id="id_height_error" aria-live="polite" hx-swap-oob="true"></ul>' in body
 
 
 def test_token_counts_match_transformers_clip_tokenizer(settings):
