@@ -1,12 +1,10 @@
-"""The LoRA library pages: list, upload, one LoRA (edit, samples), delete; and the picker's data.
+"""The LoRA library pages: list, upload, one LoRA (edit, samples), delete.
 
 Uploading needs the generate role; editing and deleting a LoRA is controlling it (its uploader or
 a curator, :func:`imagineer.permissions.can_control`).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -22,23 +20,6 @@ from generation.services.loras import lora_delete, lora_update, lora_upload
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
 from imagineer.permissions import GENERATE, SignedInRequest, role_required
-
-
-def lora_picker_entries(loras: list[Lora]) -> list[dict[str, Any]]:
-    """What the LoRA stack picker offers (``json_script``): a LoRA unfit for the loaded model
-    carries the reason, and the picker refuses it when picked, in the words generation would use."""
-    base = model_base()
-    return [
-        {
-            "id": lora.pk,
-            "name": lora.name,
-            "base": lora.get_base_display(),
-            "trigger_words": lora.trigger_words_list,
-            "default_weight": str(lora.default_weight),
-            "unfit": lora_fit_error(lora_name=lora.name, lora_base=lora.base, model_base=base) or "",
-        }
-        for lora in loras
-    ]
 
 
 def _list_page(request: SignedInRequest, *, upload_form: LoraUploadForm, status: int = 200) -> HttpResponse:
