@@ -167,6 +167,31 @@ def lora_library() -> QuerySet[Lora]:
 LORA_SAMPLES = 8
 
 
+LORA_LIST_SAMPLES = 3
+# The library page looks at the newest finished jobs that used any LoRA, in one query.
+LORA_LIST_SAMPLE_SCAN = 500
+
+
+def lora_samples_by_sha(
+    *, per_lora: int = LORA_LIST_SAMPLES, scan: int = LORA_LIST_SAMPLE_SCAN
+) -> dict[str, list[int]]:
+    """A few recent image ids made with each LoRA (by sha256), for the library page: one query
+    over the newest ``scan`` jobs with a stack, whatever the library's size."""
+    jobs = (
+        GenerationJob.objects.filter(result_image__isnull=False)
+        .exclude(lora_stack=[])
+        .order_by("-id")
+        .values_list("result_image_id", "lora_stack")[:scan]
+    )
+    samples: dict[str, list[int]] = {}
+    for image_id, stack in jobs:
+        for entry in stack or []:
+            found = samples.setdefault(str(entry.get("sha256", "")), [])
+            if len(found) < per_lora and image_id not in found:
+                found.append(image_id)
+    return samples
+
+
 def lora_samples(*, lora: Lora, limit: int = LORA_SAMPLES) -> list[Image]:
     """The newest images made with this LoRA in their stack (matched by the file's sha256)."""
     return list(

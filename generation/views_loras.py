@@ -15,7 +15,7 @@ from generation.engine.lora_files import lora_fit_error
 from generation.engine.source import model_base, model_base_label
 from generation.forms_loras import LoraEditForm, LoraUploadForm
 from generation.models import Lora
-from generation.selectors import lora_library, lora_samples
+from generation.selectors import lora_library, lora_samples, lora_samples_by_sha
 from generation.services.loras import lora_delete, lora_update, lora_upload
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
@@ -24,14 +24,14 @@ from imagineer.permissions import GENERATE, SignedInRequest, role_required
 
 def _list_page(request: SignedInRequest, *, upload_form: LoraUploadForm, status: int = 200) -> HttpResponse:
     loras = list(lora_library())
+    samples = lora_samples_by_sha()
     return render(
         request,
         "generation/lora_list.html",
         {
-            "loras": loras,
+            "rows": [(lora, samples.get(lora.sha256, [])) for lora in loras],
             "upload_form": upload_form,
             "model_base": model_base_label(model_base()),
-            "controllable": {lora.pk for lora in loras if perms.can_control(request.user, lora)},
         },
         status=status,
     )

@@ -186,12 +186,30 @@ def test_lora_page_lists_base_rank_size_triggers_source_and_templates(client, cr
         assert text in body
 
 
+def _made_with(lora):
+    from generation.models import GenerationJob
+    from imagineer.tests.factories import ImageFactory
+
+    image = ImageFactory.create()
+    stack = [{"id": lora.pk, "name": lora.name, "sha256": lora.sha256, "weight": "0.8"}]
+    GenerationJob.objects.create(
+        prompt="x", width=64, height=64, steps=2, guidance_scale=7, seed=1, result_image=image, lora_stack=stack
+    )
+    return image
+
+
 def test_lora_page_query_count_does_not_grow_with_the_library(client, creator):
     BatchTemplateLoraFactory(lora=LoraFactory())
+    shown = _made_with(LoraFactory())
+    assert (
+        reverse("albums:image-thumbnail", args=[shown.pk])
+        in client.get(reverse("generation:lora-list")).content.decode()
+    )
     with CaptureQueriesContext(connection) as few:
         client.get(reverse("generation:lora-list"))
     for _ in range(6):
         BatchTemplateLoraFactory(lora=LoraFactory(created_by=creator))
+        _made_with(LoraFactory())
     with CaptureQueriesContext(connection) as many:
         client.get(reverse("generation:lora-list"))
     assert len(many) == len(few)
