@@ -9,8 +9,8 @@ from typing import Any
 from django import forms
 
 from generation.engine.lora_files import lora_fit_error
-from generation.engine.source import model_base
 from generation.models import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN, Lora
+from generation.selectors import model_base_configured
 from generation.services.loras import NAME_MAX, TRIGGER_WORDS_MAX
 
 
@@ -76,7 +76,7 @@ class LoraPickerMixin:
             self.lora_fields.append((name, lora))
 
     def lora_fit_check(self, cleaned: dict[str, Any]) -> None:
-        base = model_base()
+        base = model_base_configured()
         for name, lora in self.lora_fields:
             if cleaned.get(name) is None:
                 continue
@@ -85,7 +85,7 @@ class LoraPickerMixin:
                 self.add_error(name, problem)  # type: ignore[attr-defined]
 
     def picker_rows(self) -> list[dict[str, Any]]:
-        base = model_base()
+        base = model_base_configured()
         return [
             {
                 "field": self[name],  # type: ignore[index]

@@ -28,6 +28,7 @@ from generation.services.recipes import image_regenerate
 from generation.services.runs import run_cancel, run_retry, run_start
 from generation.services.templates import template_row_prompt
 from generation.services.themes import theme_random as random_theme
+from generation.types import RunProgress
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
 from imagineer.permissions import GENERATE, AnyUser, SignedInRequest, role_required
@@ -115,18 +116,16 @@ def theme_random(request: HttpRequest) -> HttpResponse:
 POLL_MAX_SECONDS = 16
 
 
-def _poll(progress: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
-    current = progress.get("current_item") or {}
-    state = "-".join(
-        str(part)
-        for part in (
-            progress["status"],
-            progress["completed"],
-            progress["failed"],
-            progress["running"],
-            current.get("step"),
-        )
+def _poll(progress: RunProgress, request: HttpRequest) -> dict[str, Any]:
+    current = progress["current_item"]
+    parts = (
+        progress["status"],
+        progress["completed"],
+        progress["failed"],
+        progress["running"],
+        current and current["step"],
     )
+    state = "-".join(str(part) for part in parts)
     try:
         waited = min(max(int(request.GET.get("wait", "1")), 1), POLL_MAX_SECONDS)
     except ValueError:
@@ -249,7 +248,7 @@ def _jobs_context(user: AnyUser) -> dict[str, Any]:
     queue = job_queue(limit=JOB_HISTORY_LIMIT)
     return {
         "queue": queue,
-        "cancellable": {job.pk for job in queue if perms.can_control(user, job)},
+        "cancellable": {job.pk for job in queue if not job.cancel_requested and perms.can_control(user, job)},
         "history": job_history(limit=JOB_HISTORY_LIMIT),
         "runs": runs,
         "active_runs": [run for run in runs if run.status in ACTIVE_RUN_STATUSES],

@@ -12,10 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from generation.engine.lora_files import lora_fit_error
-from generation.engine.source import model_base, model_base_label
+from generation.engine.source import model_base_label
 from generation.forms_loras import LoraEditForm, LoraUploadForm
 from generation.models import Lora
-from generation.selectors import lora_library, lora_samples, lora_samples_by_sha
+from generation.selectors import lora_library, lora_samples, lora_samples_by_sha, model_base_configured
 from generation.services.loras import lora_delete, lora_update, lora_upload
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
@@ -31,7 +31,7 @@ def _list_page(request: SignedInRequest, *, upload_form: LoraUploadForm, status:
         {
             "rows": [(lora, samples.get(lora.sha256, [])) for lora in loras],
             "upload_form": upload_form,
-            "model_base": model_base_label(model_base()),
+            "model_base": model_base_label(model_base_configured()),
         },
         status=status,
     )
@@ -86,7 +86,7 @@ def lora_detail(request: SignedInRequest, pk: int) -> HttpResponse:
         status = 400
     else:
         form = LoraEditForm.for_lora(lora)
-    base = model_base()
+    base = model_base_configured()
     context = {
         "lora": lora,
         "form": form,

@@ -253,6 +253,10 @@ IMAGINEER_SCHEDULER = _env_str("IMAGINEER_SCHEDULER", "dpmsolver++")
 # OpenMP threads spinning against each other (many times slower under contention).
 IMAGINEER_TORCH_THREADS = _env_int("IMAGINEER_TORCH_THREADS", 0, minimum=0, maximum=256)
 IMAGINEER_MAX_PROMPT_CHARS = 2000
+# Background jobs (imagineer/jobs.py): a running job whose heartbeat is older than this lost
+# its worker and may be taken over; a job claimed this many times without finishing fails.
+IMAGINEER_JOB_STALE_SECONDS = _env_int("IMAGINEER_JOB_STALE_SECONDS", 120, minimum=5, maximum=86400)
+IMAGINEER_JOB_MAX_ATTEMPTS = _env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 # Rows of one batch template (one run makes one image per row).
 IMAGINEER_MAX_TEMPLATE_ROWS = _env_int("IMAGINEER_MAX_TEMPLATE_ROWS", 1000, minimum=1, maximum=100_000)
 
@@ -300,8 +304,6 @@ IMAGINEER_TRAINING_GRADIENT_ACCUMULATION = _env_int(
 IMAGINEER_TRAINING_MIXED_PRECISION = _env_bool("IMAGINEER_TRAINING_MIXED_PRECISION", default=True)
 # Images larger than this many pixels are refused rather than decoded (decompression bombs).
 IMAGINEER_TRAINING_MAX_IMAGE_PIXELS = _env_int("IMAGINEER_TRAINING_MAX_IMAGE_PIXELS", 40_000_000, minimum=4096)
-# A run whose trainer wrote no progress for this long is taken over by a redelivered task.
-IMAGINEER_TRAINING_HEARTBEAT_STALE = _env_int("IMAGINEER_TRAINING_HEARTBEAT_STALE", 600, minimum=1, maximum=86400)
 
 # --- labeling ---------------------------------------------------------------------------
 

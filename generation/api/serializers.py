@@ -35,7 +35,7 @@ from generation.models import (
     Lora,
 )
 from generation.services.jobs import SEED_MAX
-from imagineer.api_common import object_url
+from imagineer.api_common import JOB_STATE_FIELDS, JobStateSerializer, object_url
 
 PROMPT_MAX = settings.IMAGINEER_MAX_PROMPT_CHARS
 
@@ -143,8 +143,9 @@ class GenerateSerializer(serializers.Serializer):
         return [(found[entry["name"]], entry.get("weight", found[entry["name"]].default_weight)) for entry in value]
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(JobStateSerializer, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    current_step = serializers.IntegerField(source="progress_done", read_only=True)
     image_id = serializers.IntegerField(source="result_image_id", read_only=True, allow_null=True)
     image_url = serializers.SerializerMethodField()
     file_url = serializers.SerializerMethodField()
@@ -177,6 +178,7 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            *JOB_STATE_FIELDS,
         ]
         read_only_fields = fields
 
@@ -351,6 +353,7 @@ class RunCurrentItemSerializer(serializers.Serializer):
 class RunItemSerializer(serializers.Serializer):
     row_index = serializers.IntegerField()
     status = serializers.ChoiceField(choices=GenerationJob.Status.choices)
+    step = serializers.IntegerField(help_text="Denoising steps done for this item.")
     image_id = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(allow_blank=True)
 
@@ -363,12 +366,15 @@ class RunProgressDataSerializer(serializers.Serializer):
     cancelled = serializers.IntegerField()
     queued = serializers.IntegerField()
     running = serializers.IntegerField()
+    cancelling = serializers.IntegerField()
+    steps_done = serializers.IntegerField(help_text="Denoising steps done over the whole run.")
+    steps_total = serializers.IntegerField(help_text="Denoising steps the run's unfailed items need.")
     current_item = RunCurrentItemSerializer(allow_null=True, help_text="The running item furthest along.")
     eta_seconds = serializers.FloatField(allow_null=True, help_text="Estimated seconds left; null when unknown.")
     items = RunItemSerializer(many=True)
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(JobStateSerializer, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     template_name = serializers.SerializerMethodField()
     album_url = serializers.SerializerMethodField()
