@@ -289,7 +289,7 @@ def test_run_page_polls_ever_more_slowly_while_nothing_changes(client, creator, 
         since, wait = unquote(match.group(1)), match.group(2)
         waits.append(int(wait))
     assert waits == [1, 2, 4, 8, 16, 16]  # the first answer is news; then nothing changes
-    GenerationJob.objects.filter(run=run, status="running").update(current_step=2)
+    GenerationJob.objects.filter(run=run, status="running").update(progress_done=2)
     response = client.get(url, {"since": since, "wait": wait})
     assert 'hx-trigger="load delay:1s"' in response.content.decode()  # something moved: quick again
     assert client.get(url, {"since": since, "wait": "nonsense"}).status_code == 200
