@@ -484,9 +484,12 @@ DEFAULT_FROM_EMAIL = _env_str("DEFAULT_FROM_EMAIL", "imagineer@localhost")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Degrades to "no cache" while Redis is down (imagineer/cache.py): sign-in and
+            # pages keep working, rate limits stop counting; /api/health reports it.
+            "BACKEND": "imagineer.cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "imagineer",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 

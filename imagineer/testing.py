@@ -138,3 +138,69 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, message: 
             return result
         time.sleep(interval)
     raise TimeoutError(f"Timed out after {timeout}s waiting for {message}")
+
+
+SPARE_REDIS_PORTS = os.environ.get("IMAGINEER_TEST_REDIS_PORTS", "6390-6399")
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class RedisServer:
+    """A throw-away ``redis-server`` without persistence: stop it and restart it to lose every
+    queued message, as a broker restart without AOF/RDB does. Never the shared Redis."""
+
+    port: int
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        wait_for(lambda: self._pings(client), timeout=timeout, interval=0.05, message=f"redis-server on {self.port}")
+
+    def _pings(self, client) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"redis-server on port {self.port} exited:\n{self.log_path.read_text()[-2000:]}")
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        """SIGKILL: everything it held is gone, as after a crash of a server without persistence."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def redis_server_start(*, log_dir: Path) -> RedisServer:
+    """Start a private redis-server on the first free port of IMAGINEER_TEST_REDIS_PORTS."""
+    low, _, high = SPARE_REDIS_PORTS.partition("-")
+    for port in range(int(low), int(high or low) + 1):
+        if _port_free(port):
+            server = RedisServer(port=port, log_path=log_dir / f"redis-{port}.log")
+            server.start()
+            return server
+    raise RuntimeError(f"No free port for a test redis-server in {SPARE_REDIS_PORTS} (IMAGINEER_TEST_REDIS_PORTS).")
