@@ -11,11 +11,14 @@ and the ``celery_worker`` fixture from the root conftest:
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -204,3 +207,29 @@ def redis_server_start(*, log_dir: Path) -> RedisServer:
             server.start()
             return server
     raise RuntimeError(f"No free port for a test redis-server in {SPARE_REDIS_PORTS} (IMAGINEER_TEST_REDIS_PORTS).")
+
+
+@contextmanager
+def full_filesystem(path: Path, *, size_kb: int = 64) -> Iterator[Path]:
+    """Mount a tiny tmpfs at ``path`` and fill it: writes there fail with ENOSPC from the
+    kernel, as on a full disk. Needs the right to mount (root, as the test machine runs)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        raise RuntimeError(f"Could not mount a tmpfs at {path} to simulate a full disk: {mounted.stderr.strip()}")
+    try:
+        filler = path / ".filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(fd)
+        yield filler
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
