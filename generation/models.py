@@ -1,14 +1,13 @@
 """Templates, LoRAs, runs and jobs.
 
-Status transitions (written only by generation services, always with a conditional update
-so that a redelivered task cannot move a row backwards):
+GenerationJob and BatchGenerationRun are background jobs (imagineer.models.Job: the status
+transitions, claim, heartbeat, cancel and attempt rules are documented there). Their words:
 
-    GenerationJob:      queued -> running -> succeeded | failed | cancelled
-                        queued -> cancelled
-                        failed | cancelled -> queued            (retry)
-    BatchGenerationRun: queued -> running -> completed | completed_with_errors | failed | cancelled
-                        queued -> cancelled
-                        completed_with_errors | failed | cancelled -> running   (retry)
+    GenerationJob:      queued -> running [-> cancelling] -> succeeded | failed | cancelled
+                        progress_done / progress_total: the denoising step of the image
+    BatchGenerationRun: queued -> running [-> cancelling] -> completed | completed_with_errors
+                        | failed | cancelled; a run is finished when its jobs are
+                        progress_done / progress_total: denoising steps over all its jobs
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from imagineer.models import Job
 
 LORA_WEIGHT_MIN = Decimal("-2")
 LORA_WEIGHT_MAX = Decimal("2")
@@ -160,16 +161,19 @@ class BatchTemplateLora(models.Model):
         return f"{self.lora} @ {self.weight}"
 
 
-class BatchGenerationRun(models.Model):
+class BatchGenerationRun(Job):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
         COMPLETED = "completed", "Completed"
         COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    FINISHED = frozenset({Status.COMPLETED, Status.COMPLETED_WITH_ERRORS, Status.FAILED, Status.CANCELLED})
+    STATUS_SUCCEEDED = Status.COMPLETED
+    TERMINAL = frozenset({Status.COMPLETED, Status.COMPLETED_WITH_ERRORS, Status.FAILED, Status.CANCELLED})
+    FINISHED = TERMINAL
 
     template = models.ForeignKey(BatchTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     # The template as it was when the run started: later edits do not change a run.
@@ -183,35 +187,27 @@ class BatchGenerationRun(models.Model):
     total_items = models.PositiveIntegerField(default=0)
     completed_items = models.PositiveIntegerField(default=0)
     failed_items = models.PositiveIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_runs"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Run {self.pk} of {self.template_snapshot.get('name', self.template)}"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
 
-
-class GenerationJob(models.Model):
+class GenerationJob(Job):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+    FINISHED = Job.TERMINAL
 
     run = models.ForeignKey(BatchGenerationRun, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     row_index = models.PositiveIntegerField(null=True, blank=True)
@@ -227,37 +223,31 @@ class GenerationJob(models.Model):
     scheduler = models.CharField(max_length=64, blank=True)
     # [{"name", "sha256", "weight"}], in stack order, as it was when the job was made.
     lora_stack = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    cancel_requested = models.BooleanField(default=False)
-    current_step = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.QUEUED, db_index=True)
     result_image = models.OneToOneField(
         "albums.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_job"
     )
-    task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_jobs"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "row_index"], name="job_run_row_unique", condition=models.Q(run__isnull=False)
             ),
         ]
-        indexes = [models.Index(fields=["run", "status"])]
+        indexes = [*Job.Meta.indexes, models.Index(fields=["run", "status"])]
         permissions = [("generate", "Can generate images (single jobs and batch runs)")]
 
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.status})"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
+    def current_step(self) -> int:
+        """The denoising step of this job's image (the API's and the pages' name)."""
+        return self.progress_done
 
 
 class EngineWorker(models.Model):

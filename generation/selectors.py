@@ -18,7 +18,7 @@ def run_progress(*, run: BatchGenerationRun) -> dict:
     jobs = list(
         GenerationJob.objects.filter(run=run)
         .order_by("row_index")
-        .values("row_index", "status", "result_image_id", "error", "prompt", "current_step", "steps", "started_at")
+        .values("row_index", "status", "result_image_id", "error", "prompt", "progress_done", "steps", "started_at")
     )
     counts = dict.fromkeys(GenerationJob.Status.values, 0)
     for job in jobs:
@@ -26,11 +26,11 @@ def run_progress(*, run: BatchGenerationRun) -> dict:
     running = [job for job in jobs if job["status"] == GenerationJob.Status.RUNNING]
     current = None
     if running:
-        job = max(running, key=lambda item: (item["current_step"], -(item["row_index"] or 0)))
+        job = max(running, key=lambda item: (item["progress_done"], -(item["row_index"] or 0)))
         current = {
             "row_index": job["row_index"],
             "prompt": job["prompt"],
-            "step": job["current_step"],
+            "step": job["progress_done"],
             "steps": job["steps"],
         }
     remaining = counts["queued"] + counts["running"]

@@ -95,3 +95,20 @@ def object_url(serializer: serializers.Serializer, name: str, pk: int) -> str:
         url = reverse(name, kwargs={"pk": _PK_SENTINEL}, request=context.get("request"))
         template = templates[name] = url.replace(str(_PK_SENTINEL), "{pk}")
     return template.format(pk=int(pk))
+
+
+class JobStateSerializer(serializers.Serializer):
+    """The lifecycle fields every background job shows (imagineer.models.Job).
+
+    Mix into a job's ModelSerializer and add ``JOB_STATE_FIELDS`` to its ``Meta.fields``.
+    """
+
+    attempts = serializers.IntegerField(read_only=True, help_text="How many times a worker has started it.")
+    attempt_limit = serializers.IntegerField(read_only=True, help_text="Starts allowed before it fails.")
+    attempt_label = serializers.CharField(read_only=True, help_text='"attempt 2 of 3"; empty before the first start.')
+    heartbeat_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    progress_done = serializers.IntegerField(read_only=True)
+    progress_total = serializers.IntegerField(read_only=True)
+
+
+JOB_STATE_FIELDS = ["attempts", "attempt_limit", "attempt_label", "heartbeat_at", "progress_done", "progress_total"]

@@ -255,6 +255,10 @@ IMAGINEER_SCHEDULER = _env_str("IMAGINEER_SCHEDULER", "dpmsolver++")
 # OpenMP threads spinning against each other (many times slower under contention).
 IMAGINEER_TORCH_THREADS = _env_int("IMAGINEER_TORCH_THREADS", 0, minimum=0, maximum=256)
 IMAGINEER_MAX_PROMPT_CHARS = 2000
+# Background jobs (imagineer/jobs.py): a running job whose heartbeat is older than this lost
+# its worker and may be taken over; a job claimed this many times without finishing fails.
+IMAGINEER_JOB_STALE_SECONDS = _env_int("IMAGINEER_JOB_STALE_SECONDS", 120, minimum=5, maximum=86400)
+IMAGINEER_JOB_MAX_ATTEMPTS = _env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 # Rows of one batch template (one run makes one image per row).
 IMAGINEER_MAX_TEMPLATE_ROWS = _env_int("IMAGINEER_MAX_TEMPLATE_ROWS", 1000, minimum=1, maximum=100_000)
 

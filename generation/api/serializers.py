@@ -35,7 +35,7 @@ from generation.models import (
     Lora,
 )
 from generation.services.jobs import SEED_MAX
-from imagineer.api_common import object_url
+from imagineer.api_common import JOB_STATE_FIELDS, JobStateSerializer, object_url
 
 PROMPT_MAX = settings.IMAGINEER_MAX_PROMPT_CHARS
 
@@ -143,8 +143,9 @@ class GenerateSerializer(serializers.Serializer):
         return [(found[entry["name"]], entry.get("weight", found[entry["name"]].default_weight)) for entry in value]
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(JobStateSerializer, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    current_step = serializers.IntegerField(source="progress_done", read_only=True)
     image_id = serializers.IntegerField(source="result_image_id", read_only=True, allow_null=True)
     image_url = serializers.SerializerMethodField()
     file_url = serializers.SerializerMethodField()
@@ -177,6 +178,7 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            *JOB_STATE_FIELDS,
         ]
         read_only_fields = fields
 
@@ -368,7 +370,7 @@ class RunProgressDataSerializer(serializers.Serializer):
     items = RunItemSerializer(many=True)
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(JobStateSerializer, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     template_name = serializers.SerializerMethodField()
     album_url = serializers.SerializerMethodField()

@@ -185,7 +185,7 @@ def jobs_claim(*, job_ids: Sequence[int], task_id: str) -> list[GenerationJob]:
         pk__in=job_ids,
         task_id=task_id,
         cancel_requested=False,
-    ).update(status=GenerationJob.Status.RUNNING, started_at=now, current_step=0)
+    ).update(status=GenerationJob.Status.RUNNING, started_at=now, progress_done=0)
     return list(
         GenerationJob.objects.filter(pk__in=job_ids, task_id=task_id, status=GenerationJob.Status.RUNNING)
         .select_related("run", "album", "created_by")
@@ -197,7 +197,7 @@ def jobs_progress(*, job_ids: Sequence[int], step: int) -> int:
     """Record the denoising step; returns how many of the jobs still want their image."""
     return GenerationJob.objects.filter(
         pk__in=job_ids, status=GenerationJob.Status.RUNNING, cancel_requested=False
-    ).update(current_step=step)
+    ).update(progress_done=step)
 
 
 def jobs_cancel_requested(*, job_ids: Sequence[int]) -> set[int]:
@@ -248,7 +248,7 @@ def job_image_record(
         AlbumImage.objects.get_or_create(album_id=job.album_id, image=image, defaults={"position": position})
     job.status = GenerationJob.Status.SUCCEEDED
     job.result_image = image
-    job.current_step = job.steps
+    job.progress_done = job.steps
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "result_image", "current_step", "finished_at"])
+    job.save(update_fields=["status", "result_image", "progress_done", "finished_at"])
     return image

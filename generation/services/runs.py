@@ -284,7 +284,7 @@ def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
         status=JobStatus.QUEUED,
         cancel_requested=False,
         error="",
-        current_step=0,
+        progress_done=0,
         started_at=None,
         finished_at=None,
         result_image=None,

@@ -257,7 +257,7 @@ def _run_with_items(template, creator, *, statuses: list[str]) -> BatchGeneratio
             status=status,
             result_image=image,
             prompt=f"row {index} prompt",
-            current_step=1 if status == "running" else 0,
+            progress_done=1 if status == "running" else 0,
             error="NaN in latents" if status == "failed" else "",
         )
     return run

@@ -79,7 +79,7 @@ def _wait_running(run: BatchGenerationRun, *, min_step: int = 1, succeeded: int 
     def started():
         jobs = run.jobs.all()
         return (
-            jobs.filter(status=GenerationJob.Status.RUNNING, current_step__gte=min_step).exists()
+            jobs.filter(status=GenerationJob.Status.RUNNING, progress_done__gte=min_step).exists()
             and jobs.filter(status=GenerationJob.Status.SUCCEEDED).count() >= succeeded
         )
 
