@@ -202,9 +202,8 @@ class Lab:
         """Producers made for the previous broker URL must not be reused."""
         from imagineer.celery import app
 
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        # kombu keeps one pool per broker URL; dropping the app's references is enough.
+        app._pool = None
         app.amqp._producer_pool = None
 
     def worker_env(self) -> dict[str, str]:
@@ -250,7 +249,8 @@ class Lab:
 
     # -- the work --
 
-    def template(self):
+    @staticmethod
+    def template():
         from generation.models import BatchTemplate
 
         slug = f"faults-{uuid.uuid4().hex[:8]}"

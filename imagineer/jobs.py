@@ -76,11 +76,15 @@ def enqueue_on_commit(task: Any, rows: QuerySet[Any], *, args: Sequence[Any] = (
     """Give ``rows`` a fresh task id and send ``task`` after the transaction commits.
 
     The id is written first, so the claim can tell this message (or its redelivery) from
-    any other. Returns the task id.
+    any other. Returns the task id. A broker that is down does not fail the request: the
+    committed rows are the outbox, the reconciler sends them when the broker is back
+    (imagineer/outbox.py).
     """
+    from imagineer.outbox import send_on_commit
+
     task_id = str(uuid.uuid4())
     rows.update(task_id=task_id)
-    transaction.on_commit(functools.partial(task.apply_async, args=list(args), task_id=task_id, **options))
+    transaction.on_commit(send_on_commit(task, task_id=task_id, args=args, **options))
     return task_id
 
 

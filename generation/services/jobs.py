@@ -12,7 +12,6 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +28,7 @@ from generation.models import GUIDANCE_MAX, GUIDANCE_MIN, STEPS_MAX, STEPS_MIN, 
 from generation.services.templates import lora_weight_parse, size_validate
 from imagineer.errors import ApplicationError, field_error
 from imagineer.limits import limit_check
+from imagineer.outbox import send_on_commit
 
 SEED_MAX = 2**32 - 1
 
@@ -101,7 +101,7 @@ def chunks_enqueue(job_ids: Sequence[int], *, chunk_size: int | None = None) -> 
         chunk = list(job_ids[start : start + size])
         task_id = str(uuid.uuid4())
         GenerationJob.objects.filter(pk__in=chunk).update(task_id=task_id)
-        transaction.on_commit(partial(chunk_generate.apply_async, args=[chunk], task_id=task_id))
+        transaction.on_commit(send_on_commit(chunk_generate, task_id=task_id, args=[chunk]))
         task_ids.append(task_id)
     return task_ids
 
