@@ -7,24 +7,39 @@ from datetime import timedelta
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from generation.engine.source import NOISE_NOTE, ModelSourceError, model_source
+from generation.engine.source import NOISE_NOTE, ModelSourceError
+from generation.model_config import model_source
 from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, EngineWorker, GenerationJob, Lora
+from generation.types import RunCurrentItem, RunProgress
 
 ENGINE_STALE_AFTER = timedelta(minutes=2)
 
 
-def run_progress(*, run: BatchGenerationRun) -> dict:
-    """Everything a progress bar needs, from the database only (one query for the items)."""
+def run_progress(*, run: BatchGenerationRun) -> RunProgress:
+    """Everything a progress bar needs, from the database only (one query for the items).
+
+    The ETA comes from denoising steps, so it exists from the first progress write of the
+    first chunk: seconds since the run started / steps done x steps left.
+    """
     jobs = list(
         GenerationJob.objects.filter(run=run)
         .order_by("row_index")
-        .values("row_index", "status", "result_image_id", "error", "prompt", "progress_done", "steps", "started_at")
+        .values("row_index", "status", "result_image_id", "error", "prompt", "progress_done", "steps")
     )
     counts = dict.fromkeys(GenerationJob.Status.values, 0)
+    steps_done = steps_left = 0
+    in_progress = GenerationJob.IN_PROGRESS
     for job in jobs:
         counts[job["status"]] += 1
-    running = [job for job in jobs if job["status"] == GenerationJob.Status.RUNNING]
-    current = None
+        if job["status"] == GenerationJob.Status.SUCCEEDED:
+            steps_done += job["steps"]
+        elif job["status"] in in_progress:
+            steps_done += job["progress_done"]
+            steps_left += job["steps"] - job["progress_done"]
+        elif job["status"] == GenerationJob.Status.QUEUED:
+            steps_left += job["steps"]
+    running = [job for job in jobs if job["status"] in in_progress]
+    current: RunCurrentItem | None = None
     if running:
         job = max(running, key=lambda item: (item["progress_done"], -(item["row_index"] or 0)))
         current = {
@@ -33,14 +48,12 @@ def run_progress(*, run: BatchGenerationRun) -> dict:
             "step": job["progress_done"],
             "steps": job["steps"],
         }
-    remaining = counts["queued"] + counts["running"]
-    done = counts["succeeded"] + counts["failed"]
-    eta = None
-    if remaining and done and run.started_at and not run.is_finished:
-        elapsed = (timezone.now() - run.started_at).total_seconds()
-        eta = round(elapsed / done * remaining, 1)
-    elif run.is_finished:
+    eta: float | None = None
+    if run.is_finished:
         eta = 0 if run.status == BatchGenerationRun.Status.COMPLETED else None
+    elif steps_left and steps_done and run.started_at:
+        elapsed = (timezone.now() - run.started_at).total_seconds()
+        eta = round(elapsed / steps_done * steps_left, 1)
     return {
         "status": run.status,
         "total": run.total_items or len(jobs),
@@ -49,12 +62,16 @@ def run_progress(*, run: BatchGenerationRun) -> dict:
         "cancelled": counts["cancelled"],
         "queued": counts["queued"],
         "running": counts["running"],
+        "cancelling": counts["cancelling"],
+        "steps_done": steps_done,
+        "steps_total": steps_done + steps_left,
         "current_item": current,
         "eta_seconds": eta,
         "items": [
             {
                 "row_index": job["row_index"],
                 "status": job["status"],
+                "step": job["steps"] if job["status"] == GenerationJob.Status.SUCCEEDED else job["progress_done"],
                 "image_id": job["result_image_id"],
                 "error": job["error"],
             }
@@ -108,8 +125,8 @@ def job_list(*, status: str | None = None) -> QuerySet[GenerationJob]:
 
 # --- what pages and the API list ---------------------------------------------------------------
 
-ACTIVE_RUN_STATUSES = (BatchGenerationRun.Status.QUEUED, BatchGenerationRun.Status.RUNNING)
-ACTIVE_JOB_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+ACTIVE_RUN_STATUSES = (BatchGenerationRun.STATUS_QUEUED, *BatchGenerationRun.IN_PROGRESS)
+ACTIVE_JOB_STATUSES = (GenerationJob.STATUS_QUEUED, *GenerationJob.IN_PROGRESS)
 
 
 def template_list() -> QuerySet[BatchTemplate]:

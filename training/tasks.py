@@ -17,7 +17,7 @@ def _resident_engine_settle() -> None:
     thread when the worker starts; ``engine_get`` holds the engine lock while it loads), so our
     own model load never runs beside it: concurrent diffusers loads break each other, and two
     at once would double the peak memory."""
-    from generation.engine.runtime import engine_get
+    from generation.worker import engine_get
 
     try:
         engine_get()

@@ -353,6 +353,7 @@ class RunCurrentItemSerializer(serializers.Serializer):
 class RunItemSerializer(serializers.Serializer):
     row_index = serializers.IntegerField()
     status = serializers.ChoiceField(choices=GenerationJob.Status.choices)
+    step = serializers.IntegerField(help_text="Denoising steps done for this item.")
     image_id = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(allow_blank=True)
 
@@ -365,6 +366,9 @@ class RunProgressDataSerializer(serializers.Serializer):
     cancelled = serializers.IntegerField()
     queued = serializers.IntegerField()
     running = serializers.IntegerField()
+    cancelling = serializers.IntegerField()
+    steps_done = serializers.IntegerField(help_text="Denoising steps done over the whole run.")
+    steps_total = serializers.IntegerField(help_text="Denoising steps the run's unfailed items need.")
     current_item = RunCurrentItemSerializer(allow_null=True, help_text="The running item furthest along.")
     eta_seconds = serializers.FloatField(allow_null=True, help_text="Estimated seconds left; null when unknown.")
     items = RunItemSerializer(many=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -26,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from django.conf import settings
 
 from generation.engine.lora_files import LoraFileError, lora_fit_error, lora_inspect
 from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
-from generation.engine.source import ModelSource, model_base, model_base_label, model_source
+from generation.engine.source import ModelSource, model_base, model_base_label
 
 logger = logging.getLogger(__name__)
 
@@ -121,24 +119,31 @@ def _sha256(path: Path) -> str:
 
 
 class Engine:
+    """The pipeline of one model; everything it needs comes in as arguments (no Django here).
+
+    ``generation.worker`` builds the process-wide one from the settings and the Config row.
+    """
+
     def __init__(
         self,
-        source: ModelSource | None = None,
+        source: ModelSource,
         *,
-        device: str | None = None,
-        dtype: str | None = None,
-        attention_slicing: bool | None = None,
-        vae_slicing: bool | None = None,
-        batch_size: int | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        attention_slicing: bool = False,
+        vae_slicing: bool = False,
+        batch_size: int = 0,
+        torch_threads: int = 0,
+        default_scheduler: str = DEFAULT_SCHEDULER,
     ) -> None:
-        self.source = source or model_source()
-        self.device = device_resolve(device or settings.IMAGINEER_DEVICE)
-        self.dtype = dtype_resolve(dtype or settings.IMAGINEER_DTYPE, self.device)
-        self.attention_slicing = (
-            settings.IMAGINEER_ATTENTION_SLICING if attention_slicing is None else attention_slicing
-        )
-        self.vae_slicing = settings.IMAGINEER_VAE_SLICING if vae_slicing is None else vae_slicing
-        self.batch_size_setting = settings.IMAGINEER_BATCH_SIZE if batch_size is None else batch_size
+        self.source = source
+        self.device = device_resolve(device)
+        self.dtype = dtype_resolve(dtype, self.device)
+        self.attention_slicing = attention_slicing
+        self.vae_slicing = vae_slicing
+        self.batch_size_setting = batch_size
+        self.torch_threads = torch_threads
+        self.default_scheduler = default_scheduler if default_scheduler in SCHEDULERS else DEFAULT_SCHEDULER
         self.pipe: Any = None  # a StableDiffusionPipeline once loaded (diffusers is not type-checked)
         self.base = model_base(self.source)
         self.model_hash = ""
@@ -160,8 +165,8 @@ class Engine:
         from diffusers import StableDiffusionPipeline
 
         started = time.perf_counter()
-        if settings.IMAGINEER_TORCH_THREADS:
-            torch.set_num_threads(settings.IMAGINEER_TORCH_THREADS)
+        if self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
         common = {"dtype": self.dtype, "safety_checker": None, "requires_safety_checker": False}
         source = self.source
         if source.kind == "tiny":
@@ -192,9 +197,7 @@ class Engine:
         pipe.set_progress_bar_config(disable=True)
         self._scheduler_config = dict(pipe.scheduler.config)
         self.pipe = pipe
-        self._scheduler_set(
-            settings.IMAGINEER_SCHEDULER if settings.IMAGINEER_SCHEDULER in SCHEDULERS else "dpmsolver++"
-        )
+        self._scheduler_set(self.default_scheduler)
         # A1111's "Model hash" is the sha256 of the weights; we hash the UNet weights of a folder.
         self.model_hash = _sha256(weights) if weights and Path(weights).is_file() else ""
         self.load_seconds = time.perf_counter() - started
@@ -346,9 +349,9 @@ class Engine:
     ) -> list[GeneratedImage]:
         """Images for ``requests`` (same order). ``on_step(step, steps, indices)`` may raise GenerationCancelled."""
         self.load()
-        if settings.IMAGINEER_TORCH_THREADS:
+        if self.torch_threads:
             # OpenMP's thread count is per calling thread: the engine may have been loaded by another one.
-            torch.set_num_threads(settings.IMAGINEER_TORCH_THREADS)
+            torch.set_num_threads(self.torch_threads)
         self.apply_loras(batch.loras)
         self._scheduler_set(batch.scheduler or DEFAULT_SCHEDULER)
         size = batch_size or self.batch_size(batch.width, batch.height)
@@ -398,76 +401,32 @@ class Engine:
 
 @dataclass(frozen=True)
 class HardwareOptions:
+    """Where and how the pipeline runs; ``generation.worker.hardware_options`` reads them."""
+
     device: str
     dtype: str
     attention_slicing: bool
     vae_slicing: bool
     xformers: bool
     batch_size: int
+    torch_threads: int = 0
 
 
-def hardware_options() -> HardwareOptions:
-    """The environment's hardware settings, overridden by what an admin set in the configuration.
-
-    The configuration's ``auto`` device and zero batch size mean "as the environment says";
-    turning mixed precision off forces fp32; slicing is on when either asks for it.
-    """
-    from imagineer.config import config_get
-
-    config = config_get()
-    hardware, generation = config["hardware"], config["generation"]
-    return HardwareOptions(
-        device=settings.IMAGINEER_DEVICE if hardware["device"] == "auto" else hardware["device"],
-        dtype=settings.IMAGINEER_DTYPE if hardware["mixed_precision"] else "fp32",
-        attention_slicing=settings.IMAGINEER_ATTENTION_SLICING or hardware["enable_attention_slicing"],
-        vae_slicing=settings.IMAGINEER_VAE_SLICING or hardware["enable_vae_slicing"],
-        xformers=hardware["enable_xformers"],
-        batch_size=generation["batch_size"] or settings.IMAGINEER_BATCH_SIZE,
-    )
-
-
-def _engine_build(options: HardwareOptions) -> Engine:
+def engine_build(
+    source: ModelSource, options: HardwareOptions, *, default_scheduler: str = DEFAULT_SCHEDULER
+) -> Engine:
     engine = Engine(
+        source,
         device=options.device,
         dtype=options.dtype,
         attention_slicing=options.attention_slicing,
         vae_slicing=options.vae_slicing,
         batch_size=options.batch_size,
+        torch_threads=options.torch_threads,
+        default_scheduler=default_scheduler,
     ).load()
     engine.options_apply(options)
     return engine
-
-
-_engine: Engine | None = None
-_engine_options: HardwareOptions | None = None
-_engine_lock = threading.Lock()
-
-
-def engine_get() -> Engine:
-    """The process-wide engine, loaded on first use and kept for the life of the process.
-
-    Hardware options changed in the configuration take effect at the next chunk: slicing and
-    batch size in place, a new device or precision by loading the pipeline again.
-    """
-    global _engine, _engine_options
-    options = hardware_options()
-    with _engine_lock:
-        if _engine is not None and _engine_options is not None and options != _engine_options:
-            same_placement = (
-                device_resolve(options.device) == _engine.device
-                and dtype_resolve(options.dtype, _engine.device) == _engine.dtype
-            )
-            if same_placement:
-                _engine.options_apply(options)
-            else:
-                logger.info("Hardware options changed (%s -> %s): reloading the pipeline", _engine_options, options)
-                _engine = None
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-        if _engine is None:
-            _engine = _engine_build(options)
-        _engine_options = options
-        return _engine
 
 
 def library_versions() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Which base model the engine loads, described without importing torch.
 
-``IMAGINEER_MODEL`` is a local diffusers folder, a single ``.safetensors`` checkpoint or a
-Hugging Face repo id (read from the local cache only). Unset: the built-in tiny model.
+The model is named by a string (``IMAGINEER_MODEL``, read by ``generation.hardware``): a local
+diffusers folder, a single ``.safetensors`` checkpoint or a Hugging Face repo id (read from the
+local cache only). Empty: the built-in tiny model in ``tiny_dir``. No Django here.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from django.conf import settings
-
 from generation.engine.lora_files import BASE_BY_CROSS_ATTENTION, BASE_LABELS, LoraFileError, safetensors_header
 
+# The SD1.5 configs and tokenizer (no weights) shipped in data/: single files load offline with it.
+SD15_CONFIG_DIR = Path(__file__).resolve().parents[2] / "data" / "sd15-config"
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}
 # Tensors only an SDXL single-file checkpoint has: its second text encoder (OpenCLIP bigG) and
 # the added size/crop conditioning of its UNet.
@@ -44,7 +45,7 @@ class ModelSource:
         if self.kind in ("tiny", "folder"):
             return Path(self.location)
         if self.kind == "single_file":
-            return Path(self.single_file_config or settings.IMAGINEER_SD15_CONFIG_DIR)
+            return Path(self.single_file_config or SD15_CONFIG_DIR)
         try:
             from huggingface_hub import try_to_load_from_cache
 
@@ -54,10 +55,11 @@ class ModelSource:
         return Path(cached).parent.parent if isinstance(cached, str) else None
 
 
-def model_source(model: str | None = None) -> ModelSource:
-    raw = (settings.IMAGINEER_MODEL if model is None else model).strip()
+def model_source(model: str, *, tiny_dir: Path | str) -> ModelSource:
+    """What ``model`` names; empty: the built-in tiny model in ``tiny_dir``."""
+    raw = model.strip()
     if not raw:
-        folder = Path(settings.IMAGINEER_TINY_MODEL_DIR)
+        folder = Path(tiny_dir)
         return ModelSource(kind="tiny", location=str(folder), model_id="imagineer/tiny-sd15-random")
     path = Path(raw).expanduser()
     if path.suffix.lower() in PICKLE_SUFFIXES:
@@ -105,12 +107,8 @@ def _base_of_config(config_dir: str) -> str:
     return BASE_BY_CROSS_ATTENTION.get(int(config.get("cross_attention_dim") or 0), "unknown")
 
 
-def model_base(source: ModelSource | None = None) -> str:
+def model_base(source: ModelSource) -> str:
     """``sd15``, ``sd2``, ``sdxl`` or ``unknown``: from the UNet config, no weights read."""
-    try:
-        source = source or model_source()
-    except ModelSourceError:
-        return "unknown"
     config_dir = source.config_dir
     return _base_of_config(str(config_dir)) if config_dir else "unknown"
 

@@ -22,8 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
+from generation.engine.source import SD15_CONFIG_DIR
 from generation.engine.tokenizer_files import clip_merges_read, clip_tokenizer_write
 
 TINY_SEED = 1234
@@ -59,8 +58,8 @@ def tiny_model_ready(folder: Path) -> bool:
         return False
 
 
-def tiny_model_build(folder: Path | None = None, *, force: bool = False, shape: TinyShape = TINY_SHAPE) -> Path:
-    """Build the tiny pipeline into ``folder`` (default IMAGINEER_TINY_MODEL_DIR); idempotent.
+def tiny_model_build(folder: Path, *, force: bool = False, shape: TinyShape = TINY_SHAPE) -> Path:
+    """Build the tiny pipeline into ``folder`` (IMAGINEER_TINY_MODEL_DIR for the app); idempotent.
 
     ``shape`` other than the default is for benchmarks (the marker then says it is not ours).
     """
@@ -68,14 +67,14 @@ def tiny_model_build(folder: Path | None = None, *, force: bool = False, shape: 
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    folder = Path(folder or settings.IMAGINEER_TINY_MODEL_DIR)
+    folder = Path(folder)
     if shape == TINY_SHAPE and tiny_model_ready(folder) and not force:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Built beside the target and renamed, so a half-built model is never picked up.
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        merges = clip_merges_read(Path(settings.IMAGINEER_SD15_CONFIG_DIR) / "tokenizer" / "merges.txt")
+        merges = clip_merges_read(SD15_CONFIG_DIR / "tokenizer" / "merges.txt")
         clip_tokenizer_write(merges[:TINY_MERGES], staging / "tokenizer")
         tokenizer = CLIPTokenizer.from_pretrained(staging / "tokenizer")
 
@@ -118,9 +117,7 @@ def tiny_model_build(folder: Path | None = None, *, force: bool = False, shape: 
                 pad_token_id=tokenizer.pad_token_id,
             )
         )
-        scheduler = DPMSolverMultistepScheduler.from_pretrained(
-            Path(settings.IMAGINEER_SD15_CONFIG_DIR), subfolder="scheduler"
-        )
+        scheduler = DPMSolverMultistepScheduler.from_pretrained(SD15_CONFIG_DIR, subfolder="scheduler")
         pipe = StableDiffusionPipeline(
             vae=vae,
             text_encoder=text_encoder,

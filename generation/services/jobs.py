@@ -1,15 +1,13 @@
-"""Generation jobs: submit, cancel, and the writes a gpu worker makes while it runs them.
+"""Generation jobs: validate, submit, enqueue in chunks, cancel.
 
-A job is claimed by a conditional status update (queued -> running, or running under the
-same task id when a message is redelivered after a worker crash), and it is marked
-succeeded in the same transaction that creates its Image row, after the file is complete:
-a redelivered message can neither duplicate an image nor lose one.
+What a gpu worker writes while it runs them (claim, progress, the Image row) is in
+``generation.worker``; the lifecycle rules are ``imagineer.jobs``'. Services import the task
+at module level and the task imports services inside its body: one import direction.
 """
 
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -17,20 +15,32 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Sum
 from django.utils import timezone
 
-from albums.models import Album, AlbumImage, Image
+from albums.models import Album
 from generation.engine.lora_files import lora_fit_error
 from generation.engine.schedulers import SCHEDULERS
-from generation.engine.source import ModelSourceError, model_base, model_source
-from generation.models import GUIDANCE_MAX, GUIDANCE_MIN, STEPS_MAX, STEPS_MIN, GenerationJob, Lora
+from generation.engine.source import ModelSourceError, model_base
+from generation.model_config import model_source
+from generation.models import (
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    STEPS_MAX,
+    STEPS_MIN,
+    BatchGenerationRun,
+    GenerationJob,
+    Lora,
+)
 from generation.services.templates import lora_weight_parse, size_validate
+from generation.tasks import chunk_generate_task
 from imagineer.errors import ApplicationError, field_error
+from imagineer.jobs import cancel, enqueue_on_commit
 from imagineer.limits import limit_check
-from imagineer.outbox import send_on_commit
 
 SEED_MAX = 2**32 - 1
+JobStatus = GenerationJob.Status
+RunStatus = BatchGenerationRun.Status
 
 
 def seed_random() -> int:
@@ -92,18 +102,31 @@ def seed_validate(seed: Any, *, field: str = "seed") -> int:
 
 
 def chunks_enqueue(job_ids: Sequence[int], *, chunk_size: int | None = None) -> list[str]:
-    """Split jobs into gpu tasks; each job records its task id so a redelivery can reclaim it."""
-    from generation.tasks import chunk_generate
-
+    """Split jobs into gpu tasks, in row order; each job records its task id so a redelivery can reclaim it."""
     size = chunk_size or settings.IMAGINEER_CHUNK_SIZE
     task_ids = []
     for start in range(0, len(job_ids), size):
         chunk = list(job_ids[start : start + size])
-        task_id = str(uuid.uuid4())
-        GenerationJob.objects.filter(pk__in=chunk).update(task_id=task_id)
-        transaction.on_commit(send_on_commit(chunk_generate, task_id=task_id, args=[chunk]))
-        task_ids.append(task_id)
+        task_ids.append(
+            enqueue_on_commit(chunk_generate_task, GenerationJob.objects.filter(pk__in=chunk), args=[chunk])
+        )
     return task_ids
+
+
+def jobs_resend(job_ids: Sequence[int]) -> None:
+    """The reconciler's hook (imagineer.jobs registry): send queued jobs whose message was lost again."""
+    queued = GenerationJob.objects.filter(pk__in=job_ids, status=GenerationJob.Status.QUEUED).order_by(
+        "row_index", "pk"
+    )
+    chunks_enqueue(list(queued.values_list("pk", flat=True)))
+
+
+def runs_resend(run_ids: Sequence[int]) -> None:
+    """A run has no message of its own: send its queued jobs again."""
+    for run_id in run_ids:
+        jobs_resend(
+            list(GenerationJob.objects.filter(run_id=run_id, status=JobStatus.QUEUED).values_list("pk", flat=True))
+        )
 
 
 @transaction.atomic
@@ -141,6 +164,7 @@ def job_submit(
         width=width,
         height=height,
         steps=steps,
+        progress_total=steps,
         guidance_scale=float(guidance_scale),
         seed=seed,
         scheduler=scheduler,
@@ -155,100 +179,46 @@ def job_submit(
 
 @transaction.atomic
 def job_cancel(*, job: GenerationJob) -> GenerationJob:
-    """Queued: cancelled now. Running: stops at the next denoising step. Finished: refused."""
-    jobs = GenerationJob.objects.filter(pk=job.pk)
-    dropped = jobs.filter(status=GenerationJob.Status.QUEUED).update(
-        status=GenerationJob.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
-    )
-    if not dropped and not jobs.filter(status=GenerationJob.Status.RUNNING).update(cancel_requested=True):
-        job.refresh_from_db()
-        raise ApplicationError(f"Job {job.pk} has already finished ({job.get_status_display().lower()}).")
+    """Queued: cancelled now (its message revoked). Running: cancelling until the worker stops. Finished: refused."""
+    result = cancel(GenerationJob.objects.filter(pk=job.pk))
     job.refresh_from_db()
+    if not result.cancelled and not result.cancelling:
+        if job.status == GenerationJob.Status.CANCELLING:
+            raise ApplicationError(f"Job {job.pk} is already being cancelled; it stops at its next step.")
+        raise ApplicationError(f"Job {job.pk} has already finished ({job.get_status_display().lower()}).")
     if job.run_id:
-        from generation.services.runs import run_refresh
-
         run_refresh(run_id=job.run_id)
     return job
 
 
-# --- writes made by the gpu worker ---------------------------------------------------------
+def run_refresh(*, run_id: int) -> BatchGenerationRun:
+    """Recompute a run's counts from its jobs and settle its status once no job is left to run.
 
-
-def jobs_claim(*, job_ids: Sequence[int], task_id: str) -> list[GenerationJob]:
-    """Claim this task's jobs; a redelivered task (same id) reclaims the ones its dead worker held."""
-    now = timezone.now()
-    GenerationJob.objects.filter(pk__in=job_ids, status=GenerationJob.Status.QUEUED, cancel_requested=True).update(
-        status=GenerationJob.Status.CANCELLED, finished_at=now
-    )
-    GenerationJob.objects.filter(
-        Q(status=GenerationJob.Status.QUEUED) | Q(status=GenerationJob.Status.RUNNING, result_image__isnull=True),
-        pk__in=job_ids,
-        task_id=task_id,
-        cancel_requested=False,
-    ).update(status=GenerationJob.Status.RUNNING, started_at=now, progress_done=0)
-    return list(
-        GenerationJob.objects.filter(pk__in=job_ids, task_id=task_id, status=GenerationJob.Status.RUNNING)
-        .select_related("run", "album", "created_by")
-        .order_by("row_index", "pk")
-    )
-
-
-def jobs_progress(*, job_ids: Sequence[int], step: int) -> int:
-    """Record the denoising step; returns how many of the jobs still want their image."""
-    return GenerationJob.objects.filter(
-        pk__in=job_ids, status=GenerationJob.Status.RUNNING, cancel_requested=False
-    ).update(progress_done=step)
-
-
-def jobs_cancel_requested(*, job_ids: Sequence[int]) -> set[int]:
-    return set(GenerationJob.objects.filter(pk__in=job_ids, cancel_requested=True).values_list("pk", flat=True))
-
-
-def job_mark_cancelled(*, job_id: int) -> None:
-    GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.RUNNING).update(
-        status=GenerationJob.Status.CANCELLED, finished_at=timezone.now()
-    )
-
-
-def job_fail(*, job_id: int, error: str) -> None:
-    GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.RUNNING).update(
-        status=GenerationJob.Status.FAILED, error=error[:4000], finished_at=timezone.now()
-    )
-
-
-@transaction.atomic
-def job_image_record(
-    *, job_id: int, file_name: str, width: int, height: int, file_size: int, sha256: str, recipe: dict
-) -> Image | None:
-    """Create the Image row for a complete file and mark the job succeeded, exactly once."""
-    job = GenerationJob.objects.select_for_update().get(pk=job_id)
-    if job.status != GenerationJob.Status.RUNNING or job.result_image_id:
-        return None
-    if job.cancel_requested:
-        job.status, job.finished_at = GenerationJob.Status.CANCELLED, timezone.now()
-        job.save(update_fields=["status", "finished_at"])
-        return None
-    image = Image.objects.create(
-        file=file_name,
-        width=width,
-        height=height,
-        file_size=file_size,
-        sha256=sha256,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        recipe=recipe,
-        title=(job.prompt_parts.get("title") or "")[:300],
-        created_by=job.created_by,
-    )
-    if job.album_id:
-        position = (job.row_index + 1) if job.row_index is not None else 0
-        if position == 0:
-            last = AlbumImage.objects.filter(album_id=job.album_id).order_by("-position").first()
-            position = (last.position + 1) if last else 1
-        AlbumImage.objects.get_or_create(album_id=job.album_id, image=image, defaults={"position": position})
-    job.status = GenerationJob.Status.SUCCEEDED
-    job.result_image = image
-    job.progress_done = job.steps
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "result_image", "progress_done", "finished_at"])
-    return image
+    Idempotent, safe from any worker at any time: the workers' per-image increments are
+    replaced by the truth here.
+    """
+    with transaction.atomic():
+        run = BatchGenerationRun.objects.select_for_update().get(pk=run_id)
+        counts = dict(run.jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+        succeeded = counts.get(JobStatus.SUCCEEDED, 0)
+        failed = counts.get(JobStatus.FAILED, 0)
+        cancelled = counts.get(JobStatus.CANCELLED, 0)
+        unfinished = sum(counts.get(status, 0) for status in GenerationJob.IN_PROGRESS | {JobStatus.QUEUED})
+        steps_done = run.jobs.filter(status=JobStatus.SUCCEEDED).aggregate(n=Sum("steps"))["n"] or 0
+        run.completed_items, run.failed_items, run.progress_done = succeeded, failed, steps_done
+        fields = ["completed_items", "failed_items", "progress_done"]
+        if unfinished == 0 and not run.is_finished:
+            if run.cancel_requested:
+                run.status = RunStatus.CANCELLED
+            elif failed == 0 and cancelled == 0:
+                run.status = RunStatus.COMPLETED
+            elif succeeded:
+                run.status = RunStatus.COMPLETED_WITH_ERRORS
+            else:
+                run.status = RunStatus.FAILED
+                run.error = run.jobs.exclude(error="").values_list("error", flat=True).first() or ""
+                fields.append("error")
+            run.finished_at = timezone.now()
+            fields += ["status", "finished_at"]
+        run.save(update_fields=fields)
+        return run

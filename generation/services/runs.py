@@ -13,7 +13,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from albums.models import Album, AlbumImage
@@ -24,6 +23,7 @@ from generation.services.jobs import (
     chunks_enqueue,
     generation_params_validate,
     lora_stack_snapshot,
+    run_refresh,
     seed_random,
     seed_validate,
 )
@@ -33,7 +33,9 @@ from generation.services.templates import (
     prompt_render_row,
     template_validate,
 )
+from generation.types import RunOverrides
 from imagineer.errors import ApplicationError, field_error
+from imagineer.jobs import cancel
 from imagineer.limits import limit_check
 
 SEED_POLICIES = ("random", "fixed", "increment")
@@ -71,33 +73,31 @@ def _seeds(count: int, *, policy: str, base: int | None) -> list[int]:
     return [(base + index) % 2**32 for index in range(count)]
 
 
-def _overrides_clean(template: BatchTemplate, overrides: dict[str, Any]) -> dict[str, Any]:
+def _overrides_clean(template: BatchTemplate, overrides: dict[str, Any]) -> RunOverrides:
     unknown = sorted(set(overrides) - OVERRIDE_KEYS)
     if unknown:
         raise field_error(
             "overrides", f"Unknown override {', '.join(unknown)}; known: {', '.join(sorted(OVERRIDE_KEYS))}."
         )
-    clean = {
-        "steps": overrides.get("steps", template.steps),
-        "guidance_scale": float(overrides.get("guidance_scale", template.guidance_scale)),
-        "width": overrides.get("width", template.width),
-        "height": overrides.get("height", template.height),
-        "negative_prompt": overrides.get("negative_prompt", template.negative_prompt) or "",
-    }
     seed = overrides.get("seed")
     if seed is not None:
         seed = seed_validate(seed)
     policy = overrides.get("seed_policy") or ("increment" if seed is not None else "random")
     if policy not in SEED_POLICIES:
         raise field_error("seed_policy", f"Seed policy {policy!r} is not one of {', '.join(SEED_POLICIES)}.")
-    clean.update(seed=seed, seed_policy=policy)
     weights = overrides.get("lora_weights") or {}
     if not isinstance(weights, dict):
         raise field_error("lora_weights", "LoRA weights must be a mapping of LoRA name to weight.")
-    clean["lora_weights"] = {
-        name: str(lora_weight_parse(value, field="lora_weights")) for name, value in weights.items()
+    return {
+        "steps": overrides.get("steps", template.steps),
+        "guidance_scale": float(overrides.get("guidance_scale", template.guidance_scale)),
+        "width": overrides.get("width", template.width),
+        "height": overrides.get("height", template.height),
+        "negative_prompt": overrides.get("negative_prompt", template.negative_prompt) or "",
+        "seed": seed,
+        "seed_policy": policy,
+        "lora_weights": {name: str(lora_weight_parse(value, field="lora_weights")) for name, value in weights.items()},
     }
-    return clean
 
 
 @transaction.atomic
@@ -159,6 +159,7 @@ def run_start(
         overrides=dict(params),
         album=album,
         total_items=len(rows),
+        progress_total=len(rows) * params["steps"],
         created_by=created_by,
     )
     seeds = _seeds(len(rows), policy=params["seed_policy"], base=params["seed"])
@@ -188,6 +189,7 @@ def run_start(
                 width=params["width"],
                 height=params["height"],
                 steps=params["steps"],
+                progress_total=params["steps"],
                 guidance_scale=params["guidance_scale"],
                 seed=seeds[index],
                 scheduler=settings.IMAGINEER_SCHEDULER,
@@ -200,34 +202,6 @@ def run_start(
     return run
 
 
-def run_refresh(*, run_id: int) -> BatchGenerationRun:
-    """Recompute a run's counts from its jobs and settle its status once no job is left to run."""
-    with transaction.atomic():
-        run = BatchGenerationRun.objects.select_for_update().get(pk=run_id)
-        counts = dict(run.jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        succeeded = counts.get(JobStatus.SUCCEEDED, 0)
-        failed = counts.get(JobStatus.FAILED, 0)
-        cancelled = counts.get(JobStatus.CANCELLED, 0)
-        unfinished = counts.get(JobStatus.QUEUED, 0) + counts.get(JobStatus.RUNNING, 0)
-        run.completed_items, run.failed_items = succeeded, failed
-        fields = ["completed_items", "failed_items"]
-        if unfinished == 0 and not run.is_finished:
-            if run.cancel_requested:
-                run.status = Status.CANCELLED
-            elif failed == 0 and cancelled == 0:
-                run.status = Status.COMPLETED
-            elif succeeded:
-                run.status = Status.COMPLETED_WITH_ERRORS
-            else:
-                run.status = Status.FAILED
-                run.error = run.jobs.exclude(error="").values_list("error", flat=True).first() or ""
-                fields.append("error")
-            run.finished_at = timezone.now()
-            fields += ["status", "finished_at"]
-        run.save(update_fields=fields)
-        return run
-
-
 def run_mark_running(*, run_id: int) -> None:
     BatchGenerationRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
         status=Status.RUNNING, started_at=timezone.now()
@@ -236,16 +210,15 @@ def run_mark_running(*, run_id: int) -> None:
 
 @transaction.atomic
 def run_cancel(*, run: BatchGenerationRun) -> BatchGenerationRun:
-    """Queued items are dropped now; running ones stop at the next denoising step; images stay."""
+    """Queued items are dropped now (their messages revoked); running ones stop at their next
+    progress check; images stay. The run is settled now: a crashed worker's items must not keep
+    it open forever."""
     run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.is_finished:
         raise ApplicationError(f"Run {run.pk} has already finished ({run.get_status_display().lower()}).")
-    now = timezone.now()
-    run.jobs.filter(status=JobStatus.QUEUED).update(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now)
-    run.jobs.filter(status=JobStatus.RUNNING).update(cancel_requested=True)
+    cancel(run.jobs.all())
     run.cancel_requested = True
-    # Settled now: a crashed worker's running items must not keep the run open forever.
-    run.status, run.finished_at = Status.CANCELLED, now
+    run.status, run.finished_at = Status.CANCELLED, timezone.now()
     run.save(update_fields=["cancel_requested", "status", "finished_at"])
     return run_refresh(run_id=run.pk)
 
@@ -285,6 +258,9 @@ def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
         cancel_requested=False,
         error="",
         progress_done=0,
+        attempts=0,
+        worker="",
+        heartbeat_at=None,
         started_at=None,
         finished_at=None,
         result_image=None,

@@ -9,7 +9,8 @@ import pytest
 from generation.engine.lora_files import LoraFileError, lora_inspect
 from generation.engine.lora_make import lora_make_random, lora_make_sdxl_shaped
 from generation.engine.runtime import BatchSettings, Engine, EngineError, ImageRequest, LoraRef, LoraUnfitError
-from generation.engine.source import ModelSource, ModelSourceError, model_source
+from generation.engine.source import ModelSource, ModelSourceError
+from generation.model_config import model_source
 from generation.tests.support import pixel_difference
 
 SMALL = BatchSettings(width=64, height=64, steps=3, guidance_scale=7.0)
@@ -162,13 +163,13 @@ def test_hardware_options_from_the_configuration_reach_the_resident_engine(tiny_
     import torch
     from diffusers.models.attention_processor import AttnProcessor2_0, SlicedAttnProcessor
 
-    from generation.engine import runtime
+    from generation import worker
     from imagineer.config import config_update
 
     torch.set_num_threads(1)
-    runtime._engine = runtime._engine_options = None
+    worker._engine = worker._engine_options = None
     try:
-        first = runtime.engine_get()
+        first = worker.engine_get()
         assert not first.attention_slicing and not first.vae_slicing
         assert all(isinstance(p, AttnProcessor2_0) for p in first.pipe.unet.attn_processors.values())
 
@@ -180,7 +181,7 @@ def test_hardware_options_from_the_configuration_reach_the_resident_engine(tiny_
             user=None,
             partial=True,
         )
-        same = runtime.engine_get()
+        same = worker.engine_get()
         assert same is first, "slicing and batch size change in place, without reloading the pipeline"
         assert same.attention_slicing and same.pipe.vae.use_slicing
         assert any(isinstance(p, SlicedAttnProcessor) for p in same.pipe.unet.attn_processors.values())
@@ -189,7 +190,7 @@ def test_hardware_options_from_the_configuration_reach_the_resident_engine(tiny_
         config_update(
             changes={"hardware": {"mixed_precision": False, "enable_attention_slicing": False}}, user=None, partial=True
         )
-        assert runtime.engine_get() is same and not same.attention_slicing
+        assert worker.engine_get() is same and not same.attention_slicing
         assert all(isinstance(p, AttnProcessor2_0) for p in same.pipe.unet.attn_processors.values())
     finally:
-        runtime._engine = runtime._engine_options = None
+        worker._engine = worker._engine_options = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from albums.models import AlbumImage, Image
-from generation.engine.execute import chunk_execute
 from generation.models import BatchGenerationRun, GenerationJob
 from generation.selectors import run_progress
 from generation.services.runs import run_start
+from generation.worker import chunk_run
 from imagineer.tests.factories import BatchTemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def test_one_failing_item_fails_alone_and_a_duplicate_delivery_changes_nothing()
     ids = [job.pk for job in jobs]
     GenerationJob.objects.filter(pk__in=ids).update(task_id="task-1")
 
-    summary = chunk_execute(job_ids=ids, task_id="task-1")
+    summary = chunk_run(job_ids=ids, task_id="task-1")
     assert summary == {"claimed": 3, "succeeded": 2, "failed": 1, "cancelled": 0}
     run.refresh_from_db()
     assert run.status == BatchGenerationRun.Status.COMPLETED_WITH_ERRORS
@@ -34,9 +34,9 @@ def test_one_failing_item_fails_alone_and_a_duplicate_delivery_changes_nothing()
     assert list(AlbumImage.objects.filter(album=run.album).values_list("position", flat=True)) == [1, 3]
 
     # The same message again (a redelivery after the work was done): nothing is claimed or written.
-    assert chunk_execute(job_ids=ids, task_id="task-1")["claimed"] == 0
+    assert chunk_run(job_ids=ids, task_id="task-1")["claimed"] == 0
     # A different task id never takes over another task's jobs.
-    assert chunk_execute(job_ids=ids, task_id="task-2")["claimed"] == 0
+    assert chunk_run(job_ids=ids, task_id="task-2")["claimed"] == 0
     assert Image.objects.count() == 2
 
 
@@ -45,6 +45,6 @@ def test_cancel_requested_before_the_chunk_starts_is_honoured():
     ids = list(run.jobs.order_by("row_index").values_list("pk", flat=True))
     GenerationJob.objects.filter(pk__in=ids).update(task_id="task-1")
     GenerationJob.objects.filter(pk=ids[0]).update(cancel_requested=True)
-    summary = chunk_execute(job_ids=ids, task_id="task-1")
+    summary = chunk_run(job_ids=ids, task_id="task-1")
     assert (summary["succeeded"], summary["claimed"]) == (2, 2)
     assert GenerationJob.objects.get(pk=ids[0]).status == GenerationJob.Status.CANCELLED

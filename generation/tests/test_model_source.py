@@ -6,7 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from generation.engine.source import ModelSourceError, model_source
+from generation.engine.source import ModelSourceError
+from generation.model_config import model_source
 
 
 def test_an_sdxl_single_file_checkpoint_is_refused_naming_sdxl(tmp_path):

@@ -194,6 +194,7 @@ def training_execute(
         if before_load is not None:
             before_load()
         from generation.engine.runtime import Engine
+        from generation.model_config import model_source
         from training import trainer
 
         resume = run.last_checkpoint
@@ -208,7 +209,12 @@ def training_execute(
         # Our own copy of the base model, freed when training ends: the resident generation
         # pipeline keeps its LoRA cache untouched, at the cost of a second copy in memory meanwhile.
         engine = Engine(
-            device=device.type, dtype="fp16" if use_fp16 else "fp32", attention_slicing=False, vae_slicing=False
+            model_source(),
+            torch_threads=settings.IMAGINEER_TORCH_THREADS,
+            device=device.type,
+            dtype="fp16" if use_fp16 else "fp32",
+            attention_slicing=False,
+            vae_slicing=False,
         )
         engine.load()
         if not run.base_model_hash and engine.model_hash:

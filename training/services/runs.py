@@ -55,7 +55,8 @@ PARAMETER_HELP = {
 
 def base_model_current() -> str:
     """The base model this server trains on: the generator's model (the built-in tiny one when unset)."""
-    from generation.engine.source import ModelSourceError, model_base, model_source
+    from generation.engine.source import ModelSourceError, model_base
+    from generation.model_config import model_source
 
     try:
         source = model_source()
