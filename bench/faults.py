@@ -92,7 +92,13 @@ def side(label: str, tree: Path, args: argparse.Namespace, tiny: Path) -> list[d
         "IMAGINEER_MODEL": "",
         "OMP_NUM_THREADS": "1",
     }
-    command = [sys.executable, str(ROOT / "bench" / "faults.py"), "--driver", "--lab", str(ROOT / "imagineer" / "faultlab.py")]
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "faults.py"),
+        "--driver",
+        "--lab",
+        str(ROOT / "imagineer" / "faultlab.py"),
+    ]
     command += ["--trials", str(args.trials), "--faults", args.faults, "--settle", str(args.settle)]
     print(f"--- {label}: {tree}", file=sys.stderr, flush=True)
     done = subprocess.run(command, cwd=tree, env=env, stdout=subprocess.PIPE, text=True)

@@ -54,6 +54,7 @@ from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from generation.infotext import recipe_infotext
 from generation.model_config import model_source
 from generation.models import BatchGenerationRun, EngineWorker, GenerationJob, Lora
+from generation.services.jobs import jobs_resend
 from generation.services.loras import lora_path
 from generation.services.runs import run_mark_running, run_refresh
 from imagineer import jobs
@@ -370,16 +371,23 @@ def chunk_run(*, job_ids: Sequence[int], task_id: str, hostname: str | None = No
     if claimed:
         ids = [job.pk for job in claimed]
         try:
-            engine = engine_get()
-            engine_status_write(engine, hostname=hostname)
-            chunk = _Chunk(engine=engine, worker=worker, hostname=hostname, summary=summary)
-            groups: dict[tuple, list[GenerationJob]] = {}
-            for job in claimed:
-                groups.setdefault(_group_key(job), []).append(job)
-            # Loading LoRAs and decoding write no progress: the thread keeps the claim fresh.
+            # Loading the engine (the first chunk of a worker: seconds to minutes), LoRAs and
+            # decoding write no progress: the thread keeps the claim fresh meanwhile.
             with jobs.Heartbeat(GenerationJob, ids, worker=worker):
+                engine = engine_get()
+                engine_status_write(engine, hostname=hostname)
+                chunk = _Chunk(engine=engine, worker=worker, hostname=hostname, summary=summary)
+                groups: dict[tuple, list[GenerationJob]] = {}
+                for job in claimed:
+                    groups.setdefault(_group_key(job), []).append(job)
                 for group in groups.values():
                     _group_run(chunk, group)
+            # A row still held here has no image: its cancel was withdrawn (a retry) after this
+            # worker had stopped on it. Back to the queue, sent again.
+            leftover = list(jobs.held(GenerationJob, ids, worker=worker).values_list("pk", flat=True))
+            if leftover:
+                jobs.release(GenerationJob, leftover, worker=worker)
+                jobs_resend(leftover)
         except jobs.TRANSIENT_DB_ERRORS:
             raise
         except BaseException as exc:

@@ -248,9 +248,14 @@ def job_fail(model: type[Job], pks: Iterable[int], *, error: str, worker: str | 
 
 
 def job_cancelled(model: type[Job], pks: Iterable[int], *, worker: str | None = None, **fields: Any) -> int:
-    """In progress -> cancelled: the worker stopped because of the flag."""
-    return held(model, pks, worker=worker).update(
-        status=model.STATUS_CANCELLED, finished_at=timezone.now(), heartbeat_at=None, **fields
+    """In progress -> cancelled: the worker stopped because of the flag.
+
+    Only rows whose flag is still set: a retry right after a cancel clears it, and the row
+    then stays the worker's to finish or release (never cancelled after its retry)."""
+    return (
+        held(model, pks, worker=worker)
+        .filter(cancel_requested=True)
+        .update(status=model.STATUS_CANCELLED, finished_at=timezone.now(), heartbeat_at=None, **fields)
     )
 
 

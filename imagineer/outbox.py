@@ -28,7 +28,9 @@ QUEUED_LATER = "Saved; the task queue is unreachable, so it is queued when the b
 _deferred: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("imagineer_deferred_sends", default=None)
 
 
-def send(task: Any, *, task_id: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any) -> bool:
+def send(
+    task: Any, *, task_id: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
+) -> bool:
     """Publish ``task`` under ``task_id``; False (and logged) when the broker is unreachable."""
     try:
         task.apply_async(args=list(args), kwargs=kwargs or {}, task_id=task_id, **options)

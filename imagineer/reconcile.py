@@ -14,7 +14,7 @@
    restart without persistence). A queued row whose cancel was requested is cancelled.
 
 and to every parent registered with :func:`parent_register` (a batch run over its jobs, a
-labeling job over its items):
+labeling job over its items; rules 1 and 2 leave parents alone, their items carry the work):
 
 3. **Finished parents.** A parent not yet finished whose items are all finished is settled by
    its kind's own rule (completed, completed with errors, failed, cancelled).
@@ -251,7 +251,9 @@ def parents_settle(report: Report) -> None:
 def reconcile(*, sweep_files: bool | None = None) -> Report:
     """One pass of every rule; safe to run at any time, in several processes at once."""
     report = Report()
-    kind_list = jobs.kinds()
+    # A parent (a run over its jobs) has no message or worker of its own: its items carry them.
+    parent_models = {parent.model for parent in parents()}
+    kind_list = [kind for kind in jobs.kinds() if kind.model not in parent_models]
     for kind in kind_list:
         stale_repair(kind, report)
     lost_repair(kind_list, report)
@@ -280,5 +282,3 @@ def idle_problems() -> list[str]:
         if left:
             problems.append(f"{left} {parent.model.__name__} not finished")
     return problems
-
-

@@ -93,8 +93,10 @@ def test_cancel_mid_run_keeps_finished_images_then_retry_completes(celery_worker
     run = run_start(template=template, theme="ink", overrides={**SMALL, "steps": 20})
     _wait_running(run, min_step=2, succeeded=1)
     run = run_cancel(run=run)
-    assert run.status == BatchGenerationRun.Status.CANCELLED
+    # Cancelling until the chunk in flight stops at its next progress check.
+    assert run.status in (BatchGenerationRun.Status.CANCELLING, BatchGenerationRun.Status.CANCELLED)
     run = _finished(run)
+    assert run.status == BatchGenerationRun.Status.CANCELLED
     statuses = list(run.jobs.values_list("status", flat=True))
     assert not {GenerationJob.Status.QUEUED, *GenerationJob.IN_PROGRESS} & set(statuses)
     kept = run.jobs.filter(status=GenerationJob.Status.SUCCEEDED)
