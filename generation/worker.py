@@ -163,16 +163,25 @@ def chunk_claim(*, job_ids: Sequence[int], task_id: str, worker: str) -> list[Ge
     claimed: list[int] = jobs.claim(own.exclude(status=Status.QUEUED), task_id=task_id, worker=worker)
     if len(run_ids) == 1:
         run_id = next(iter(run_ids))
+        taken_from: list[str] = []
         while len(claimed) < want:
-            front = list(
+            front = dict(
                 GenerationJob.objects.filter(run_id=run_id, status=Status.QUEUED, cancel_requested=False)
                 .order_by("row_index")
-                .values_list("pk", flat=True)[: want - len(claimed)]
+                .values_list("pk", "task_id")[: want - len(claimed)]
             )
             if not front:
                 break
             # Another worker may take some of these first (the claim is conditional): try the next ones.
-            claimed += jobs.claim(GenerationJob.objects.filter(pk__in=front), task_id=task_id, worker=worker)
+            got = jobs.claim(GenerationJob.objects.filter(pk__in=front), task_id=task_id, worker=worker)
+            claimed += got
+            taken_from += [front[pk] for pk in got if front[pk] != task_id]
+        # The run's rows still queued under this message take over the messages of the rows it
+        # took: a queued row keeps naming a message still to come, which is how the reconciler
+        # tells a lost message from one that is merely waiting (imagineer/reconcile.py).
+        spare = GenerationJob.objects.filter(run_id=run_id, status=Status.QUEUED, task_id=task_id).order_by("row_index")
+        for pk, other in zip(list(spare.values_list("pk", flat=True)), taken_from, strict=False):
+            GenerationJob.objects.filter(pk=pk, status=Status.QUEUED, task_id=task_id).update(task_id=other)
         # Queued rows of this message whose cancel was requested are settled now.
         jobs.claim(own.filter(status=Status.QUEUED, cancel_requested=True), task_id=task_id, worker=worker)
     else:

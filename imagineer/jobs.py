@@ -91,10 +91,15 @@ def enqueue_on_commit(task: Any, rows: QuerySet[Any], *, args: Sequence[Any] = (
 # --- claim ------------------------------------------------------------------------------------
 
 
-def claimable_q(model: type[Job], *, task_id: str, now: datetime | None = None) -> Q:
-    """Rows a worker running ``task_id`` may take: queued, redelivered, or stale."""
+def claimable_q(model: type[Job], *, task_id: str, worker: str, now: datetime | None = None) -> Q:
+    """Rows ``worker`` running ``task_id`` may take: queued, its own again (the same task
+    retried after a transient error), or stale. Heartbeats decide takeover: a message
+    redelivered to another worker (a short visibility timeout) never takes rows whose
+    holder still beats."""
     return Q(cancel_requested=False) & (
-        Q(status=model.STATUS_QUEUED) | Q(status__in=model.IN_PROGRESS, task_id=task_id) | stale_q(model, now=now)
+        Q(status=model.STATUS_QUEUED)
+        | Q(status__in=model.IN_PROGRESS, task_id=task_id, worker=worker)
+        | stale_q(model, now=now)
     )
 
 
@@ -114,7 +119,7 @@ def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list
         status=model.STATUS_CANCELLED, finished_at=now
     )
     rows.filter(stale_q(model, now=now), cancel_requested=True).update(status=model.STATUS_CANCELLED, finished_at=now)
-    exhausted = rows.filter(claimable_q(model, task_id=task_id, now=now)).exclude(
+    exhausted = rows.filter(claimable_q(model, task_id=task_id, worker=worker, now=now)).exclude(
         task_id=task_id, worker=worker, status__in=model.IN_PROGRESS
     )
     for pk, attempts, last_worker in exhausted.filter(attempts__gte=_limit_expr()).values_list(
@@ -124,17 +129,17 @@ def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list
             f"Gave up after {attempts} attempts: each time the worker stopped before finishing"
             f"{f' (last on {last_worker})' if last_worker else ''}. Retry it once the cause is fixed."
         )
-        model._default_manager.filter(claimable_q(model, task_id=task_id, now=now), pk=pk).update(
+        model._default_manager.filter(claimable_q(model, task_id=task_id, worker=worker, now=now), pk=pk).update(
             status=model.STATUS_FAILED, error=reason, finished_at=now, worker=""
         )
     same_holder = Q(task_id=task_id, worker=worker, status__in=model.IN_PROGRESS)
-    taken = rows.filter(claimable_q(model, task_id=task_id, now=now)).filter(
+    taken = rows.filter(claimable_q(model, task_id=task_id, worker=worker, now=now)).filter(
         same_holder | Q(attempts__lt=_limit_expr())
     )
     pks = list(taken.values_list("pk", flat=True))
     if not pks:
         return []
-    model._default_manager.filter(claimable_q(model, task_id=task_id, now=now), pk__in=pks).filter(
+    model._default_manager.filter(claimable_q(model, task_id=task_id, worker=worker, now=now), pk__in=pks).filter(
         same_holder | Q(attempts__lt=_limit_expr())
     ).update(
         status=model.STATUS_RUNNING,
@@ -166,6 +171,21 @@ def held(model: type[J], pks: Iterable[int], *, worker: str | None = None) -> Qu
 def beat(model: type[Job], pks: Iterable[int], *, worker: str | None = None, **fields: Any) -> int:
     """Write the heartbeat (and any progress ``fields``); returns how many rows this worker still holds."""
     return held(model, pks, worker=worker).update(heartbeat_at=timezone.now(), **fields)
+
+
+def held_elsewhere(model: type[Job], pks: Iterable[int], *, task_id: str, worker: str | None = None) -> float | None:
+    """Seconds to wait before this message should look again at rows another process holds
+    under its task id (a redelivery while, or after, that process ran it); None when none.
+
+    Stale rows: look again at once (the claim takes them over). Fresh ones: once they would be
+    stale. Without this a redelivered message that found its rows held would end and nothing
+    would come back for them if their holder had died."""
+    rows = model._default_manager.filter(pk__in=list(pks), task_id=task_id, status__in=model.IN_PROGRESS).exclude(
+        worker=worker or worker_name()
+    )
+    if not rows.exists():
+        return None
+    return 1.0 if not rows.exclude(stale_q(model)).exists() else float(stale_seconds())
 
 
 def cancel_requested(model: type[Job], pks: Iterable[int]) -> set[int]:
