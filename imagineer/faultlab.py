@@ -327,7 +327,9 @@ class Lab:
             outcome.lost = no_image.exclude(status="failed", error__gt="").count()
         else:
             outcome.lost = no_image.exclude(status__in=["failed", "cancelled"]).count()
-        albums = [run.album_id for run in BatchGenerationRun.objects.filter(pk__in=[r.pk for r in runs])]
+        albums = [
+            run.album_id for run in BatchGenerationRun.objects.filter(pk__in=[r.pk for r in runs]) if run.album_id
+        ]
         entries = AlbumImage.objects.filter(album_id__in=albums)
         succeeded = jobs.filter(status="succeeded").count()
         outcome.duplicated += max(0, entries.count() - succeeded)

@@ -32,7 +32,7 @@ def _database() -> dict[str, Any]:
 
 def _cache() -> dict[str, Any]:
     """The cache degrades to "no cache" when Redis is down (imagineer/cache.py); this asks it."""
-    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    backend = str(settings.CACHES["default"]["BACKEND"]).rsplit(".", 1)[-1]
     ping = getattr(cache, "ping", None)
     if ping is None:  # a local-memory or database cache is up whenever this process is
         return {"ok": True, "backend": backend}

@@ -230,8 +230,9 @@ def _resend(kind: jobs.JobKind, pks: list[int], due: set[str], report: Report) -
 def parents_settle(report: Report) -> None:
     for parent in parents():
         model = parent.model
-        items = model._meta.get_field(parent.items).related_model  # type: ignore[union-attr]
-        link = model._meta.get_field(parent.items).field.name  # type: ignore[union-attr]
+        relation: Any = model._meta.get_field(parent.items)
+        items: Any = relation.related_model
+        link = relation.field.name
         unfinished = items._default_manager.filter(**{link: OuterRef("pk")}).exclude(status__in=items.TERMINAL)
         anything = items._default_manager.filter(**{link: OuterRef("pk")})
         done = (
