@@ -14,7 +14,8 @@
    restart without persistence). A queued row whose cancel was requested is cancelled.
 
 and to every parent registered with :func:`parent_register` (a batch run over its jobs, a
-labeling job over its items; rules 1 and 2 leave parents alone, their items carry the work):
+labeling job over its items; rule 1 leaves parents alone and rule 2 looks only at a parent's
+own message, if it has one: their items carry the work):
 
 3. **Finished parents.** A parent not yet finished whose items are all finished is settled by
    its kind's own rule (completed, completed with errors, failed, cancelled).
@@ -182,11 +183,15 @@ def _missing_since(task_ids: Iterable[str], *, now: float) -> dict[str, float]:
     return current
 
 
-def lost_repair(kind_list: list[jobs.JobKind], report: Report) -> None:
+def lost_repair(kind_list: list[jobs.JobKind], report: Report, *, parent_models: set[type[Job]]) -> None:
     queued_by_kind = {}
     for kind in kind_list:
         model = kind.model
         queued = model._default_manager.filter(status=model.STATUS_QUEUED)
+        if model in parent_models:
+            # A parent has a message of its own only while queued for a first step (a labeling
+            # job's fan-out); one without a task id waits for its items' messages instead.
+            queued = queued.exclude(task_id="")
         report.cancelled += queued.filter(cancel_requested=True).update(
             status=model.STATUS_CANCELLED, finished_at=timezone.now()
         )
@@ -254,10 +259,10 @@ def reconcile(*, sweep_files: bool | None = None) -> Report:
     report = Report()
     # A parent (a run over its jobs) has no message or worker of its own: its items carry them.
     parent_models = {parent.model for parent in parents()}
-    kind_list = [kind for kind in jobs.kinds() if kind.model not in parent_models]
-    for kind in kind_list:
-        stale_repair(kind, report)
-    lost_repair(kind_list, report)
+    for kind in jobs.kinds():
+        if kind.model not in parent_models:
+            stale_repair(kind, report)
+    lost_repair(jobs.kinds(), report, parent_models=parent_models)
     parents_settle(report)
     if sweep_files is None:
         sweep_files = bool(cache.add(SWEEP_KEY, 1, timeout=max(1, int(settings.IMAGINEER_MEDIA_SWEEP_SECONDS))))
