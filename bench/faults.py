@@ -10,11 +10,13 @@ IMAGINEER_TEST_REDIS_PORTS, default 6390-6399), real gpu worker processes and th
 "before" is the code at ``--before`` (extracted with ``git archive``), "after" this checkout;
 the scenarios are ``imagineer/faultlab.py`` of this checkout in both. Prints:
 
-    fault | trials | lost | duplicated | stuck | recovery time
+    fault | trials | lost | duplicated | stuck | orphan files | recovery time
 
 lost: rows left with no image and no failure reason; duplicated: extra images, album entries or
 runs; stuck: runs and jobs not finished ``--settle`` seconds after the fault cleared (then
-recovery is "> settle"); recovery: median seconds from the fault clearing to every run finished.
+recovery is "never"); orphan files: temporaries, images no row points at, sidecars without an
+image, left once the run settled; recovery: seconds from the fault clearing to every run
+finished (a killed worker's fault clears when its replacement has loaded the model).
 """
 
 from __future__ import annotations
@@ -116,19 +118,23 @@ def _tree_at(ref: str) -> Path:
 
 
 def table(sides: dict[str, list[dict]], settle: float) -> str:
-    lines = ["| code | fault | trials | lost | duplicated | stuck | recovery time |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| code | fault | trials | lost | duplicated | stuck | orphan files | recovery time (median, max) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for label, results in sides.items():
         faults = list(dict.fromkeys(result["fault"] for result in results))
         for fault in faults:
             rows = [result for result in results if result["fault"] == fault]
             times = [row["recovery"] for row in rows if row["recovery"] is not None]
             slow = len(rows) - len(times)
-            recovery = f"{statistics.median(times):.1f} s" if times else ""
+            recovery = f"{statistics.median(times):.1f} s, {max(times):.1f} s" if times else ""
             if slow:
-                recovery = (recovery + ", " if recovery else "") + f"{slow}x > {settle:.0f} s"
+                recovery = (recovery + "; " if recovery else "") + f"{slow} of {len(rows)} never (> {settle:.0f} s)"
             lines.append(
                 f"| {label} | {fault} | {len(rows)} | {sum(r['lost'] for r in rows)} | "
-                f"{sum(r['duplicated'] for r in rows)} | {sum(r['stuck'] for r in rows)} | {recovery} |"
+                f"{sum(r['duplicated'] for r in rows)} | {sum(r['stuck'] for r in rows)} | "
+                f"{sum(r['orphans'] for r in rows)} | {recovery} |"
             )
     return "\n".join(lines)
 

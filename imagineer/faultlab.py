@@ -392,12 +392,24 @@ class Lab:
         return outcome
 
     def worker_kill(self) -> Outcome:
-        """SIGKILL the gpu worker mid-chunk; a new one starts."""
+        """SIGKILL the gpu worker mid-chunk; a new one starts. The fault has cleared when the
+        new worker has its model loaded (booting a worker is not what is measured)."""
+        from django.utils import timezone
+
+        from generation.models import EngineWorker
+
         runs = [self.run_start()]
         self.wait_running(runs)
         self.gpu.kill()
         self.workers.remove(self.gpu)
+        started = timezone.now()
         self.gpu = self.worker_start("gpu")
+        wait_for(
+            lambda: EngineWorker.objects.filter(loaded=True, last_seen__gte=started).exists(),
+            timeout=120,
+            interval=0.2,
+            message="the new gpu worker to load its model",
+        )
         cleared = time.monotonic()
         return self.measure("worker_kill", runs, cleared_at=cleared)
 
