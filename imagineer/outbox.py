@@ -71,7 +71,7 @@ class DeferredSendMiddleware:
         if request.path.startswith("/api/"):
             if response.status_code in (200, 201, 202):
                 response.status_code = 202
-                if response.get("Content-Type", "").startswith("application/json"):
+                if not response.streaming and response.get("Content-Type", "").startswith("application/json"):
                     body = json.loads(response.content or b"null")
                     if isinstance(body, dict):
                         body["queued"] = QUEUED_LATER
