@@ -25,7 +25,7 @@ def chunk_generate_task(self: Any, job_ids: list[int]) -> dict:
     from imagineer.jobs import held_elsewhere
 
     summary = dict(chunk_run(job_ids=job_ids, task_id=self.request.id))
-    wait = held_elsewhere(GenerationJob, job_ids, task_id=self.request.id)
+    wait = held_elsewhere(GenerationJob, task_id=self.request.id)
     if wait is not None:
         # Redelivered while another process holds rows of it (a visibility timeout shorter than
         # the chunk): they are taken over only once their heartbeat is stale, so look again then.

@@ -173,14 +173,14 @@ def beat(model: type[Job], pks: Iterable[int], *, worker: str | None = None, **f
     return held(model, pks, worker=worker).update(heartbeat_at=timezone.now(), **fields)
 
 
-def held_elsewhere(model: type[Job], pks: Iterable[int], *, task_id: str, worker: str | None = None) -> float | None:
+def held_elsewhere(model: type[Job], *, task_id: str, worker: str | None = None) -> float | None:
     """Seconds to wait before this message should look again at rows another process holds
     under its task id (a redelivery while, or after, that process ran it); None when none.
 
     Stale rows: look again at once (the claim takes them over). Fresh ones: once they would be
     stale. Without this a redelivered message that found its rows held would end and nothing
     would come back for them if their holder had died."""
-    rows = model._default_manager.filter(pk__in=list(pks), task_id=task_id, status__in=model.IN_PROGRESS).exclude(
+    rows = model._default_manager.filter(task_id=task_id, status__in=model.IN_PROGRESS).exclude(
         worker=worker or worker_name()
     )
     if not rows.exists():
