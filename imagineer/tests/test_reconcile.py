@@ -220,3 +220,29 @@ def test_a_run_started_while_the_broker_is_down_is_accepted_and_sent_when_it_is_
     assert reconcile.reconcile(sweep_files=False).resent == run.total_items
     present = reconcile.broker_task_ids()
     assert set(run.jobs.values_list("task_id", flat=True)) <= present
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_run_page_form_with_the_broker_down_says_the_run_is_queued_for_later(
+    settings, broker, generation_kind, client, tiny_model_dir
+):
+    settings.IMAGINEER_MODEL = ""
+    settings.IMAGINEER_TINY_MODEL_DIR = tiny_model_dir
+    from django.urls import reverse
+
+    from imagineer.faultlab import Lab
+    from imagineer.tests.factories import UserFactory
+
+    template = Lab.template()
+    client.force_login(UserFactory(role="creator"))
+    broker.stop()
+    response = client.post(
+        reverse("generation:template-detail", args=[template.slug]),
+        {"theme": "ink", "seed_policy": "random", "steps": 2},
+        follow=True,
+    )
+    assert response.status_code == 200
+    run = BatchGenerationRun.objects.get()
+    assert response.redirect_chain[-1][0] == reverse("generation:run-detail", args=[run.pk])
+    assert "queued when the broker is back" in response.content.decode()
+    assert run.jobs.filter(status=Status.QUEUED).count() == run.total_items
