@@ -22,12 +22,15 @@ from albums.services.files import media_path
 from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
 from generation.services.jobs import (
     chunks_enqueue,
+    configured_model_base,
     generation_params_validate,
+    lora_stack_merge,
     lora_stack_snapshot,
     run_refresh,
     seed_random,
     seed_validate,
 )
+from generation.services.prompt_loras import inline_loras_record, prompt_loras_resolve
 from generation.services.templates import (
     lora_weight_parse,
     prompt_construct,
@@ -144,6 +147,8 @@ def run_start(
         (entry.lora, params["lora_weights"].get(entry.lora.name, entry.weight)) for entry in entries
     ]
     lora_snapshot = lora_stack_snapshot(stack, field="lora_weights")
+    model = configured_model_base()
+    library = list(Lora.objects.order_by("pk"))
 
     name = (album_name or "").strip() or f"{template.name}: {theme or 'untitled'}"[:200]
     album = album_create(
@@ -167,6 +172,25 @@ def run_start(
     jobs = []
     for index, row in enumerate(rows):
         row_text = prompt_render_row(template.prompt_template, row)
+        inline = prompt_loras_resolve(
+            [
+                ("base_prompt", template.base_prompt),
+                ("theme", theme),
+                ("prompt_template", row_text),
+                ("style_suffix", template.style_suffix),
+            ],
+            library=library,
+        )
+        parts: dict[str, Any] = {
+            "base_prompt": template.base_prompt,
+            "theme": theme,
+            "row_text": row_text,
+            "style_suffix": template.style_suffix,
+            "row": dict(row),
+            "title": str(next(iter(row.values()), "")) if row else "",
+        }
+        if inline:
+            parts["lora_tags"] = inline_loras_record(inline)
         jobs.append(
             GenerationJob(
                 run=run,
@@ -179,14 +203,7 @@ def run_start(
                     style_suffix=template.style_suffix,
                 ),
                 negative_prompt=params["negative_prompt"],
-                prompt_parts={
-                    "base_prompt": template.base_prompt,
-                    "theme": theme,
-                    "row_text": row_text,
-                    "style_suffix": template.style_suffix,
-                    "row": dict(row),
-                    "title": str(next(iter(row.values()), "")) if row else "",
-                },
+                prompt_parts=parts,
                 width=params["width"],
                 height=params["height"],
                 steps=params["steps"],
@@ -194,7 +211,7 @@ def run_start(
                 guidance_scale=params["guidance_scale"],
                 seed=seeds[index],
                 scheduler=settings.IMAGINEER_SCHEDULER,
-                lora_stack=lora_snapshot,
+                lora_stack=lora_stack_merge(lora_snapshot, inline, model_base=model),
                 created_by=created_by,
             )
         )
