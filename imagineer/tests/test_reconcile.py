@@ -246,3 +246,30 @@ def test_the_run_page_form_with_the_broker_down_says_the_run_is_queued_for_later
     assert response.redirect_chain[-1][0] == reverse("generation:run-detail", args=[run.pk])
     assert "queued when the broker is back" in response.content.decode()
     assert run.jobs.filter(status=Status.QUEUED).count() == run.total_items
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_kind_heals_a_labeling_job_finishes_when_the_reconciler_fails_its_last_item(settings, broker):
+    """Labeling, scraping and training are on the same rules: a stale item past its attempts
+    fails, and its job (counted by workers, which never counted that item) is settled."""
+    from imagineer.tests.factories import LabelingJobFactory, LabelingJobItemFactory, ScrapeJobFactory
+    from labeling.models import LabelingJob, LabelingJobItem
+
+    settings.IMAGINEER_JOB_MAX_ATTEMPTS = 2
+    long_ago = timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_STALE_SECONDS + 60)
+    job = LabelingJobFactory(status=LabelingJob.Status.RUNNING, progress_total=2, done=1)
+    LabelingJobItemFactory(job=job, status=LabelingJobItem.Status.SUCCEEDED)
+    stuck = LabelingJobItemFactory(
+        job=job, status=LabelingJobItem.Status.RUNNING, attempts=2, worker="gone:7", heartbeat_at=long_ago
+    )
+    scrape = ScrapeJobFactory(status="running", attempts=1, worker="gone:8", heartbeat_at=long_ago, task_id="x")
+
+    report = reconcile.reconcile(sweep_files=False)
+
+    stuck.refresh_from_db()
+    assert stuck.status == LabelingJobItem.Status.FAILED and "Gave up after 2 attempts" in stuck.error
+    job.refresh_from_db()
+    assert job.status == LabelingJob.Status.COMPLETED_WITH_ERRORS and (job.done, job.failed) == (1, 1)
+    scrape.refresh_from_db()
+    assert scrape.status == "queued" and scrape.task_id != "x" and scrape.task_id in reconcile.broker_task_ids()
+    assert report.failed == 1 and report.requeued == 1 and report.settled >= 1
