@@ -30,10 +30,15 @@ def _account_page(
     return render(request, "accounts/account.html", context, status=status)
 
 
+# The session key under which a new token's key waits for the one GET that shows it.
+NEW_KEY_SESSION_SLOT = "accounts.new_token_key"
+
+
 @require_safe
 @role_required()
 def account_detail(request: SignedInRequest) -> HttpResponse:
-    return _account_page(request, form=TokenCreateForm())
+    # Popped on the first GET after the POST: a reload no longer shows (or re-creates) it.
+    return _account_page(request, form=TokenCreateForm(), new_key=request.session.pop(NEW_KEY_SESSION_SLOT, None))
 
 
 @require_POST
@@ -49,9 +54,11 @@ def token_create_view(request: SignedInRequest) -> HttpResponse:
     except ApplicationError as error:
         form_add_application_error(form, error)
         return _account_page(request, form=form, status=400)
-    # The key is rendered in this response only (not via a redirect + session): it is never stored.
+    # Post/redirect/get: the key waits in the session for the next page view only, which pops
+    # it; a reload of that page cannot post the form again or show the key twice.
+    request.session[NEW_KEY_SESSION_SLOT] = key
     messages.success(request, f"Token “{token.name}” created. Copy it now: it will not be shown again.")
-    return _account_page(request, form=TokenCreateForm(), new_key=key)
+    return redirect("account")
 
 
 @require_POST

@@ -151,7 +151,7 @@ def album_tags(*, album: Album, limit: int = 40) -> list[str]:
 
 def image_labels_split(*, image: Image) -> tuple[list[Label], list[Label]]:
     """The image's (captions, tags)."""
-    labels = list(image.labels.all())
+    labels = list(image.labels.select_related("created_by"))
     return (
         [label for label in labels if label.label_type == Label.LabelType.CAPTION],
         [label for label in labels if label.label_type == Label.LabelType.TAG],

@@ -14,14 +14,19 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from albums.forms import AlbumImagesActionForm, AlbumNewForm, AlbumUploadForm, ImageLabelsForm, ImageSearchForm
 from albums.models import Album, AlbumImage, Image
 from albums.preferences import nsfw_blur_set
+from albums.search import image_search
 from albums.selectors import (
     album_cards,
     album_image_neighbours,
@@ -34,14 +39,25 @@ from albums.selectors import (
     image_labels_split,
     memberships_with_album_and_image,
 )
+from albums.services.curation import (
+    album_add_images,
+    album_create,
+    album_move_image,
+    album_remove_images,
+    image_delete,
+)
 from albums.services.exports import album_zip_stream
 from albums.services.serving import image_file_response
+from albums.services.uploads import UploadResult, album_upload_images
 from generation.services.recipes import image_job, image_recipe
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
 from imagineer.permissions import LABEL, SignedInRequest, public_albums_view, role_required
 from labeling.selectors import album_labeling_job_latest, labeling_job_progress
-from labeling.services import album_label_start, image_label_enqueue
+from labeling.services import album_label_start, image_label_enqueue, image_labels_edit
+
+# Making a new album (of uploads, or of images picked from others): the creator role's permission.
+ADD_ALBUM = "albums.add_album"
 
 
 def _visible_image(request: HttpRequest, pk: int) -> Image:
@@ -129,6 +145,10 @@ def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "filtered": bool(nsfw or label),
             "labeling": labeling_job_progress(job=labeling_job) if labeling_job else None,
             "can_label": perms.can_label_album(request.user, album),
+            "can_edit": perms.can_edit(request.user, album),
+            "can_curate": perms.can_edit(request.user, album) or perms.can_act(request.user, ADD_ALBUM),
+            "targets": _album_targets(request, album),
+            "upload_form": AlbumUploadForm(),
         },
     )
 
@@ -170,6 +190,10 @@ def _image_page(request: HttpRequest, image: Image, membership: AlbumImage | Non
         "tags": tags,
         "can_label": perms.can_label_image(request.user, image),
     }
+    if context["can_label"]:
+        context["labels_form"] = ImageLabelsForm(
+            initial={"caption": captions[0].text if captions else "", "tags": ", ".join(tag.text for tag in tags)}
+        )
     if membership is not None:
         previous, following = album_image_neighbours(membership=membership)
         place, total = album_image_place(membership=membership)
@@ -239,3 +263,182 @@ def image_label(request: SignedInRequest, pk: int) -> HttpResponse:
     if album_pk and album_pk.isdigit():
         return redirect("albums:album-image", album_pk=int(album_pk), pk=image.pk)
     return redirect("albums:image-detail", pk=image.pk)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+SEARCH_PAGE_SIZE = 60
+
+
+@require_safe
+@role_required()
+def search(request: SignedInRequest) -> HttpResponse:
+    """Images across every album the user may see. Bad filters are shown beside their field (400)."""
+    form = ImageSearchForm(request.GET or None)
+    page = None
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            query = form.image_query()
+            if not query.is_empty or query.nsfw != "any":
+                results = image_search(perms.images_visible(request.user), query)
+                page = Paginator(results, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+        else:
+            status = 400
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "albums/search.html",
+        {"form": form, "page": page, "search_query": request.GET.get("q", ""), "params": params.urlencode()},
+        status=status,
+    )
+
+
+# --- uploads and labels by hand -------------------------------------------------------------
+
+
+def _upload_messages(request: HttpRequest, result: UploadResult) -> None:
+    if result.added:
+        messages.success(request, f"{len(result.added)} image{'s' if len(result.added) != 1 else ''} added.")
+    for reason in result.skipped:
+        messages.warning(request, f"Skipped {reason}")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@role_required(ADD_ALBUM)
+def album_new(request: SignedInRequest) -> HttpResponse:
+    """A new album of uploaded images (``source_type='upload'``)."""
+    status = 200
+    if request.method == "POST":
+        form = AlbumNewForm(request.POST, request.FILES)
+        if form.is_valid():
+            album = album_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                source_type=Album.SourceType.UPLOAD,
+                created_by=request.user,
+            )
+            _upload_messages(
+                request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user)
+            )
+            return redirect("albums:album-detail", pk=album.pk)
+        status = 400
+    else:
+        form = AlbumNewForm()
+    return render(request, "albums/album_new.html", {"form": form}, status=status)
+
+
+@require_POST
+@role_required()
+def album_upload(request: SignedInRequest, pk: int) -> HttpResponse:
+    album = _visible_album(request, pk)
+    perms.ensure_can_edit(request.user, album)
+    form = AlbumUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose one or more image files to upload.")
+    else:
+        _upload_messages(
+            request, album_upload_images(album=album, files=form.cleaned_data["images"], created_by=request.user)
+        )
+    return redirect("albums:album-detail", pk=album.pk)
+
+
+@require_POST
+@role_required(LABEL)
+def image_labels(request: SignedInRequest, pk: int) -> HttpResponse:
+    """Caption and tags written by a person (they replace the image's labels)."""
+    image = _visible_image(request, pk)
+    perms.ensure_can_label_image(request.user, image)
+    form = ImageLabelsForm(request.POST)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}):
+        back = reverse("albums:image-detail", args=[image.pk])
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form[field].label}: {' '.join(str(error) for error in errors)}")
+        return redirect(back)
+    image_labels_edit(image=image, caption=form.cleaned_data["caption"], tags=form.tag_list(), created_by=request.user)
+    messages.success(request, "Caption and tags saved.")
+    return redirect(back)
+
+
+@require_safe
+@public_albums_view
+def album_labeling_partial(request: HttpRequest, pk: int) -> HttpResponse:
+    """The album's labeling status, polled by its page while a job runs (no reload needed)."""
+    album = _visible_album(request, pk)
+    job = album_labeling_job_latest(album=album)
+    if job is None:
+        return HttpResponse("")
+    context = {"album": album, "labeling": labeling_job_progress(job=job), "album_reload_hint": True}
+    return render(request, "albums/_labeling_status.html", context)
+
+
+# --- curation: ticked images, order ---------------------------------------------------------
+
+
+def _album_targets(request: HttpRequest, album: Album) -> list[tuple[int, str]]:
+    """The other albums this user may put images into (their own, or all for curators)."""
+    if not request.user.is_authenticated:
+        return []
+    return list(perms.albums_editable(request.user).exclude(pk=album.pk).order_by("name").values_list("pk", "name"))
+
+
+@require_POST
+@role_required()
+@transaction.atomic
+def album_images_action(request: SignedInRequest, pk: int) -> HttpResponse:
+    """Remove ticked images from the album, add them to another, make a new album of them, or
+    delete them; each action checks its own permission, and nothing is done unless all may be."""
+    album = _visible_album(request, pk)
+    image_ids = list(album.memberships.order_by("position", "id").values_list("image_id", flat=True))
+    form = AlbumImagesActionForm(request.POST, image_ids=image_ids, targets=_album_targets(request, album))
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            text = " ".join(str(error) for error in errors)
+            messages.error(request, f"{form[field].label}: {text}" if field in form.fields else text)
+        return redirect("albums:album-detail", pk=album.pk)
+    data = form.cleaned_data
+    place = {image_id: index for index, image_id in enumerate(image_ids)}
+    images = sorted(Image.objects.filter(pk__in=data["images"]), key=lambda image: place[image.pk])  # album order
+    count = f"{len(images)} image{'s' if len(images) != 1 else ''}"
+    if data["action"] == "remove":
+        perms.ensure_can_edit(request.user, album)
+        album_remove_images(album=album, images=images)
+        messages.success(request, f"{count} removed from this album (the images themselves are kept).")
+    elif data["action"] == "add":
+        target = get_object_or_404(perms.albums_editable(request.user), pk=data["target"])
+        added = album_add_images(album=target, images=images)
+        messages.success(request, f"{added} of {count} added to “{target.name}” (the rest were there already).")
+    elif data["action"] == "new_album":
+        perms.ensure_can_act(request.user, ADD_ALBUM)
+        new = album_create(name=data["name"], source_type=Album.SourceType.MANUAL, created_by=request.user)
+        album_add_images(album=new, images=images)
+        messages.success(request, f"Album “{new.name}” made from {count}.")
+        return redirect("albums:album-detail", pk=new.pk)
+    else:
+        refused = [image for image in images if not perms.can_delete_image(request.user, image)]
+        if refused:
+            raise PermissionDenied(
+                f"{len(refused)} of the ticked images are not yours: only whoever made an image, or a curator, "
+                "may delete it. Remove them from the album instead."
+            )
+        for image in images:
+            image_delete(image=image)
+        messages.success(request, f"{count} deleted, from every album.")
+    return redirect("albums:album-detail", pk=album.pk)
+
+
+@require_POST
+@role_required()
+def album_image_move(request: SignedInRequest, pk: int) -> HttpResponse:
+    """Move one image a place earlier or later (``move=<image id>:-1`` or ``:1``)."""
+    album = _visible_album(request, pk)
+    perms.ensure_can_edit(request.user, album)
+    image_id, _, offset = request.POST.get("move", "").partition(":")
+    if not image_id.isdigit() or offset not in ("-1", "1"):
+        return HttpResponseBadRequest("Send move=<image id>:-1 or move=<image id>:1.")
+    image = get_object_or_404(Image.objects.filter(memberships__album=album), pk=int(image_id))
+    album_move_image(album=album, image=image, offset=int(offset))
+    return redirect(f"{reverse('albums:album-detail', args=[album.pk])}#image-{image.pk}")

@@ -65,7 +65,10 @@ def _progress_context(request: HttpRequest, job: ScrapeJob) -> dict[str, Any]:
     return {
         "job": job,
         "finished": job.is_finished,
-        "percent": min(100.0, 100.0 * job.images_downloaded / job.max_images) if job.max_images else 0.0,
+        # A finished crawl is done whether or not it reached its cap: the bar is full then, not "3%".
+        "percent": 100.0
+        if job.is_finished
+        else (min(100.0, 100.0 * job.images_downloaded / job.max_images) if job.max_images else 0.0),
         "skip_reasons": sorted(job.skip_reasons.items(), key=lambda item: (-item[1], item[0])),
         "problems": list(reversed(job.errors[-RECENT_PROBLEMS:])),
         "recent": recent,

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 
 from generation.engine.schedulers import SCHEDULERS
+from generation.forms_loras import LoraPickerMixin
 from generation.models import (
     GUIDANCE_MAX,
     GUIDANCE_MIN,
@@ -53,7 +54,7 @@ class RunStartForm(forms.Form):
     theme = forms.CharField(
         max_length=500,
         required=False,
-        help_text="Shared by every image, placed between the base prompt and the row text.",
+        help_text="Shared by every image, placed between the base prompt and the row text. Empty: no theme at all.",
     )
     album_name = forms.CharField(max_length=200, required=False, help_text="Empty: named after the template and theme.")
     steps = forms.IntegerField(required=False, min_value=STEPS_MIN, max_value=STEPS_MAX)
@@ -78,7 +79,9 @@ class RunStartForm(forms.Form):
     def __init__(self, *args: Any, template: BatchTemplate, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.template = template
-        self.fields["theme"].widget.attrs["placeholder"] = template.example_theme or "e.g. art nouveau"
+        # A placeholder that looked like a value made an empty theme look filled in: say what empty means.
+        example = template.example_theme or "art nouveau"
+        self.fields["theme"].widget.attrs["placeholder"] = f"Empty: no theme (try e.g. “{example}”)"
         for name in ("steps", "guidance_scale", "width", "height"):
             self.fields[name].widget.attrs["placeholder"] = str(getattr(template, name))
         self.lora_fields: list[tuple[str, Lora]] = []
@@ -118,8 +121,8 @@ class RunStartForm(forms.Form):
         return aliases
 
 
-class GenerateForm(forms.Form):
-    """One image: prompt, negative prompt, size, steps, seed and a LoRA stack."""
+class GenerateForm(LoraPickerMixin, forms.Form):
+    """One image: prompt, negative prompt, size, steps, seed and a LoRA stack (the picker)."""
 
     prompt = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -166,6 +169,12 @@ class GenerateForm(forms.Form):
     @property
     def lora_bound_fields(self) -> list[forms.BoundField]:
         return [self[name] for name, _ in self.lora_fields]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        self.lora_fit_check(cleaned)
+        return cleaned
 
     def loras(self) -> list[tuple[Lora, Decimal]]:
         return [

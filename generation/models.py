@@ -86,6 +86,10 @@ class Lora(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def trigger_words_list(self) -> list[str]:
+        return [word.strip() for word in self.trigger_words.split(",") if word.strip()]
+
 
 class BatchTemplate(models.Model):
     """A reusable recipe: CSV rows, a prompt template with {column} placeholders, style, LoRAs.

@@ -7,10 +7,12 @@ from datetime import timedelta
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from generation.engine.source import NOISE_NOTE, ModelSourceError
+from albums.models import Image
+from generation.engine.source import NOISE_NOTE, ModelSourceError, model_base
 from generation.model_config import model_source
 from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, EngineWorker, GenerationJob, Lora
 from generation.types import RunCurrentItem, RunProgress
+from training.models import TrainingRun
 
 ENGINE_STALE_AFTER = timedelta(minutes=2)
 
@@ -164,3 +166,60 @@ def runs_recent(*, limit: int = 20) -> list[BatchGenerationRun]:
 def lora_list() -> QuerySet[Lora]:
     """The LoRA library with how many templates use each LoRA."""
     return Lora.objects.annotate(template_uses=Count("template_entries"))
+
+
+def lora_library() -> QuerySet[Lora]:
+    """The LoRA library page: each LoRA with the templates using it and the training runs that
+    made it, in a constant number of queries whatever the library's size."""
+    return (
+        lora_list()
+        .select_related("created_by")
+        .prefetch_related(
+            Prefetch("templates", queryset=BatchTemplate.objects.only("id", "name", "slug").distinct()),
+            Prefetch("training_runs", queryset=TrainingRun.objects.only("id", "name", "lora_id")),
+        )
+    )
+
+
+LORA_SAMPLES = 8
+
+
+def model_base_configured() -> str:
+    """The configured model's base (``sd15``...), or ``unknown`` when it cannot be read: a page
+    that only shows which LoRAs fit must not fail over a misconfigured model."""
+    try:
+        return model_base(model_source())
+    except ModelSourceError:
+        return "unknown"
+
+
+LORA_LIST_SAMPLES = 3
+# The library page looks at the newest finished jobs that used any LoRA, in one query.
+LORA_LIST_SAMPLE_SCAN = 500
+
+
+def lora_samples_by_sha(
+    *, per_lora: int = LORA_LIST_SAMPLES, scan: int = LORA_LIST_SAMPLE_SCAN
+) -> dict[str, list[int]]:
+    """A few recent image ids made with each LoRA (by sha256), for the library page: one query
+    over the newest ``scan`` jobs with a stack, whatever the library's size."""
+    jobs = (
+        GenerationJob.objects.filter(result_image__isnull=False)
+        .exclude(lora_stack=[])
+        .order_by("-id")
+        .values_list("result_image_id", "lora_stack")[:scan]
+    )
+    samples: dict[str, list[int]] = {}
+    for image_id, stack in jobs:
+        for entry in stack or []:
+            found = samples.setdefault(str(entry.get("sha256", "")), [])
+            if len(found) < per_lora and image_id not in found:
+                found.append(image_id)
+    return samples
+
+
+def lora_samples(*, lora: Lora, limit: int = LORA_SAMPLES) -> list[Image]:
+    """The newest images made with this LoRA in their stack (matched by the file's sha256)."""
+    return list(
+        Image.objects.filter(generation_job__lora_stack__icontains=lora.sha256).order_by("-created_at", "-id")[:limit]
+    )

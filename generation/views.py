@@ -28,6 +28,7 @@ from generation.services.recipes import image_regenerate
 from generation.services.runs import run_cancel, run_retry, run_start
 from generation.services.templates import template_row_prompt
 from generation.services.themes import theme_random as random_theme
+from generation.types import RunProgress
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
 from imagineer.permissions import GENERATE, AnyUser, SignedInRequest, role_required
@@ -88,7 +89,12 @@ def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "generation/template_detail.html",
-        {"template": template, "form": form, "rows": _template_rows(template, template.example_theme)},
+        {
+            "template": template,
+            "form": form,
+            "rows": _template_rows(template, template.example_theme),
+            "can_edit_template": perms.can_edit_template(request.user, template),
+        },
         status=status,
     )
 
@@ -105,7 +111,30 @@ def theme_random(request: HttpRequest) -> HttpResponse:
 # --- runs -----------------------------------------------------------------------------------
 
 
-def _run_context(run: BatchGenerationRun, user: AnyUser) -> dict[str, Any]:
+# The run page polls every second while something changes, then ever more slowly (doubling up to
+# POLL_MAX_SECONDS) while nothing does; a finished run stops polling.
+POLL_MAX_SECONDS = 16
+
+
+def _poll(progress: RunProgress, request: HttpRequest) -> dict[str, Any]:
+    current = progress["current_item"]
+    parts = (
+        progress["status"],
+        progress["completed"],
+        progress["failed"],
+        progress["running"],
+        current and current["step"],
+    )
+    state = "-".join(str(part) for part in parts)
+    try:
+        waited = min(max(int(request.GET.get("wait", "1")), 1), POLL_MAX_SECONDS)
+    except ValueError:
+        waited = 1
+    wait = min(waited * 2, POLL_MAX_SECONDS) if request.GET.get("since") == state else 1
+    return {"state": state, "wait": wait}
+
+
+def _run_context(run: BatchGenerationRun, user: AnyUser, request: HttpRequest | None = None) -> dict[str, Any]:
     progress = run_progress(run=run)
     total = progress["total"] or 0
     percent = lambda count: round(100 * count / total, 1) if total else 0  # noqa: E731 - two uses below
@@ -118,6 +147,7 @@ def _run_context(run: BatchGenerationRun, user: AnyUser) -> dict[str, Any]:
         "done_percent": percent(progress["completed"]),
         "failed_percent": percent(progress["failed"]),
         "images": [item for item in progress["items"] if item.get("image_id")],
+        "poll": _poll(progress, request) if request is not None else {"state": "", "wait": 1},
     }
 
 
@@ -128,13 +158,13 @@ def _run_get(pk: int) -> BatchGenerationRun:
 @require_safe
 @role_required()
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "generation/run_detail.html", _run_context(_run_get(pk), request.user))
+    return render(request, "generation/run_detail.html", _run_context(_run_get(pk), request.user, request))
 
 
 @require_safe
 @role_required()
 def run_progress_partial(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "generation/_run_progress.html", _run_context(_run_get(pk), request.user))
+    return render(request, "generation/_run_progress.html", _run_context(_run_get(pk), request.user, request))
 
 
 @require_POST

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView
@@ -180,11 +181,25 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def _error_page(request: HttpRequest, template: str, status: int, context: dict[str, Any]) -> HttpResponse:
+    """The site's own error page, with the menu. Rendered here rather than by Django's default
+    views: those are ``requires_csrf_token`` and set a CSRF cookie on their own, also on a
+    token request to a download URL (accounts.middleware.TokenScopeMiddleware keeps a token
+    request from ever getting one, and can only do so when the cookie is left to the middleware)."""
+    return HttpResponse(loader.render_to_string(template, context, request), status=status)
+
+
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """No URL matched: the API's JSON error body under /api/, the usual page elsewhere."""
+    """No URL matched: the API's JSON error body under /api/, the site's page elsewhere."""
     if _is_api(request):
         return JsonResponse(error_body("not_found", "No such endpoint or object."), status=404)
-    return defaults.page_not_found(request, exception)
+    return _error_page(request, "404.html", 404, {"request_path": request.path})
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A refusal: the site's page saying why (the PermissionDenied message) and what to do."""
+    message = str(exception) if exception and str(exception) else ""
+    return _error_page(request, "403.html", 403, {"exception": message})
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

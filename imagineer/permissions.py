@@ -270,6 +270,18 @@ def can_edit(user: AnyUser, obj: Model) -> bool:
     return _owns(signed_in, obj) and signed_in.has_perm(f"{app_label}.change_{model_name}")
 
 
+def can_edit_template(user: AnyUser, template: Model) -> bool:
+    """Change a template on the pages: as :func:`can_edit`, but built-in templates are read-only
+    there for everyone (they are reloaded from ``data/``; duplicate one to change it)."""
+    return not getattr(template, "is_builtin", False) and can_edit(user, template)
+
+
+def can_delete_image(user: AnyUser, image: Image) -> bool:
+    """Delete an image (from every album, with its file): whoever made or uploaded it, or a curator."""
+    signed_in = _signed_in(user)
+    return signed_in is not None and (is_curator(signed_in) or _owns(signed_in, image))
+
+
 def can_control(user: AnyUser, obj: Model) -> bool:
     """Cancel, retry, resume or delete a piece of work: the role permission of its kind, and its
     owner or a curator. Anything that is not work (an album, a template) is refused."""
@@ -357,6 +369,12 @@ def ensure_can_view(user: AnyUser, obj: Model) -> None:
 def ensure_can_edit(user: AnyUser, obj: Model) -> None:
     if not can_edit(user, obj):
         raise PermissionDenied(f"You can only change {obj._meta.verbose_name_plural} that you created.")
+
+
+def ensure_can_edit_template(user: AnyUser, template: Model) -> None:
+    if getattr(template, "is_builtin", False):
+        raise PermissionDenied("Built-in templates are read-only here: duplicate this one and change the copy.")
+    ensure_can_edit(user, template)
 
 
 def ensure_can_control(user: AnyUser, obj: Model) -> None:

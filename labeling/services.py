@@ -400,3 +400,29 @@ def labeling_job_item_label(*, item_id: int, final_attempt: bool, task_id: str |
     else:
         _item_finish(item=item, worker=worker, status=LabelingJobItem.Status.SUCCEEDED)
     return LabelingJobItem.objects.values_list("status", flat=True).get(pk=item_id)
+
+
+LABEL_SOURCE_PERSON = "manual"
+
+
+@transaction.atomic
+def image_labels_edit(*, image: Image, caption: str, tags: list[str], created_by: User) -> None:
+    """Replace an image's caption and tags with a person's: the labels record who wrote them
+    (``source="manual"``, ``created_by``). An empty caption removes the captions."""
+    Label.objects.filter(image=image).delete()
+    labels = [
+        Label(image=image, label_type=Label.LabelType.TAG, text=tag, source=LABEL_SOURCE_PERSON, created_by=created_by)
+        for tag in dict.fromkeys(tags)
+    ]
+    if caption.strip():
+        labels.insert(
+            0,
+            Label(
+                image=image,
+                label_type=Label.LabelType.CAPTION,
+                text=caption.strip(),
+                source=LABEL_SOURCE_PERSON,
+                created_by=created_by,
+            ),
+        )
+    Label.objects.bulk_create(labels)

@@ -29,13 +29,18 @@ def _run(request: HttpRequest, pk: int) -> TrainingRun:
     return get_object_or_404(perms.training_runs_visible(request.user, training_run_detail()), pk=pk)
 
 
+RUNNING_MEAN_MIN = 5
+
+
 def loss_chart(history: list[list[float]], max_steps: int) -> dict[str, Any] | None:
     """SVG polyline points for the loss and its running mean, scaled into the chart box."""
     points = [(step, loss) for step, loss in history if math.isfinite(loss)]
     if not points:
         return None
     stride = max(1, math.ceil(len(points) / CHART_MAX_POINTS))
-    window = max(1, len(points) // 20)
+    # A moving mean over a tenth of the run, never fewer than RUNNING_MEAN_MIN steps: with a
+    # twentieth, any run under 40 logged steps had a window of one and the "mean" was the raw line.
+    window = max(RUNNING_MEAN_MIN, len(points) // 10)
     smooth, total = [], 0.0
     for index, (step, loss) in enumerate(points):
         total += loss

@@ -50,11 +50,22 @@ TABLE = [
     C("", "GET", "/", (ANON_PAGE, *SIGNED_IN)),
     # Browsers POST CSP violation reports here signed in or not; an empty body is refused.
     C("csp-report", "POST", "/csp-report", (400, 400, 400, 400, 400)),
+    C("favicon.ico", "GET", "/favicon.ico", (301, 301, 301, 301, 301)),
     C("albums/", "GET", "/albums/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/", "GET", "/albums/{album}/", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:pk>/download.zip", "GET", "/albums/{album}/download.zip", (ANON_PAGE, *SIGNED_IN)),
     # Labeling replaces the labels of an album's images: the album's owner or a curator.
     C("albums/<int:pk>/label", "POST", "/albums/{album}/label", (ANON_PAGE, 403, 302, 403, 302)),
+    # Removing ticked images changes the album: its owner or a curator.
+    C(
+        "albums/<int:pk>/images",
+        "POST",
+        "/albums/{album}/images",
+        (ANON_PAGE, 403, 302, 403, 302),
+        {"action": "remove", "images": "{image}"},
+    ),
+    C("albums/<int:pk>/move", "POST", "/albums/{album}/move", (ANON_PAGE, 403, 400, 403, 400)),  # no move named
+    C("albums/<int:pk>/labeling", "GET", "/albums/{album}/labeling", (ANON_PAGE, *SIGNED_IN)),
     C("albums/<int:album_pk>/images/<int:pk>/", "GET", "/albums/{album}/images/{image}/", (ANON_PAGE, *SIGNED_IN)),
     C("images/<int:pk>/", "GET", "/images/{image}/", (ANON_PAGE, 302, 302, 302, 302)),  # to its album page
     C("images/<int:pk>/file", "GET", "/images/{image}/file", (ANON_PAGE, *SIGNED_IN)),
@@ -69,6 +80,13 @@ TABLE = [
         note="made by nobody, in the owner's album",
     ),
     C("images/<int:pk>/regenerate", "POST", "/images/{image}/regenerate", (ANON_PAGE, 403, 302, 302, 302)),
+    C("search/", "GET", "/search/?q=card", (ANON_PAGE, *SIGNED_IN)),
+    C("albums/new", "GET", "/albums/new", (ANON_PAGE, *CREATORS_ONLY)),
+    C("albums/new", "POST", "/albums/new", (ANON_PAGE, 403, 400, 400, 400)),  # no name, no files
+    # Uploading into an album changes it: its owner or a curator.
+    C("albums/<int:pk>/upload", "POST", "/albums/{album}/upload", (ANON_PAGE, 403, 302, 403, 302)),
+    # A caption and tags by hand replace an image's labels: as labeling.
+    C("images/<int:pk>/labels", "POST", "/images/{image}/labels", (ANON_PAGE, 403, 302, 403, 302), {"caption": "x"}),
     C("preferences/nsfw-blur", "POST", "/preferences/nsfw-blur", (ANON_PAGE, 302, 302, 302, 302)),
     # --- scraping (a scrape job is seen by its owner and curators only) ------------------
     C("scrape/", "GET", "/scrape/", (ANON_PAGE, *SIGNED_IN)),
@@ -82,6 +100,24 @@ TABLE = [
     C("templates/<slug:slug>/", "GET", "/templates/{template_slug}/", (ANON_PAGE, *SIGNED_IN)),
     # POST starts a run from the template: any creator may (templates are shared recipes).
     C("templates/<slug:slug>/", "POST", "/templates/{template_slug}/", (ANON_PAGE, 403, 400, 400, 400)),
+    C("templates/new", "GET", "/templates/new", (ANON_PAGE, *CREATORS_ONLY)),
+    C("templates/new", "POST", "/templates/new", (ANON_PAGE, 403, 400, 400, 400)),
+    C("templates/preview", "POST", "/templates/preview", (ANON_PAGE, 403, 200, 200, 200)),
+    # Editing a template: its owner or a curator.
+    C("templates/<slug:slug>/edit", "GET", "/templates/{template_slug}/edit", (ANON_PAGE, 403, 200, 403, 200)),
+    C("templates/<slug:slug>/edit", "POST", "/templates/{template_slug}/edit", (ANON_PAGE, 403, 400, 403, 400)),
+    C(
+        "templates/<slug:slug>/duplicate",
+        "POST",
+        "/templates/{template_slug}/duplicate",
+        (ANON_PAGE, 403, 302, 302, 302),
+    ),
+    C("loras/", "GET", "/loras/", (ANON_PAGE, *SIGNED_IN)),
+    C("loras/upload", "POST", "/loras/upload", (ANON_PAGE, 403, 400, 400, 400)),  # no file
+    C("loras/<int:pk>/", "GET", "/loras/{lora}/", (ANON_PAGE, *SIGNED_IN)),
+    # Editing and deleting a LoRA: its uploader or a curator.
+    C("loras/<int:pk>/", "POST", "/loras/{lora}/", (ANON_PAGE, 403, 400, 403, 400)),  # no name
+    C("loras/<int:pk>/delete", "POST", "/loras/{lora}/delete", (ANON_PAGE, 403, 302, 403, 302)),
     C("themes/random", "GET", "/themes/random?template={template_slug}", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "GET", "/generate/", (ANON_PAGE, *CREATORS_ONLY)),
     C("generate/", "POST", "/generate/", (ANON_PAGE, 403, 400, 400, 400)),
@@ -123,7 +159,7 @@ TABLE = [
     ),
     # --- accounts ----------------------------------------------------------------------------
     C("accounts/", "GET", "/accounts/", (ANON_PAGE, *SIGNED_IN)),
-    C("accounts/tokens/", "POST", "/accounts/tokens/", (ANON_PAGE, 200, 200, 200, 200), {"name": "new"}),
+    C("accounts/tokens/", "POST", "/accounts/tokens/", (ANON_PAGE, 302, 302, 302, 302), {"name": "new"}),
     # Revoking the owner's token: anyone else is told there is no such token on their account.
     C("accounts/tokens/<int:pk>/revoke/", "POST", "/accounts/tokens/{token}/revoke/", (ANON_PAGE, 302, 302, 302, 302)),
     C("accounts/login/", "GET", "/accounts/login/", (200, 302, 302, 302, 302)),

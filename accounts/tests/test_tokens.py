@@ -28,14 +28,18 @@ def test_created_token_is_shown_once_and_stored_only_as_a_hash(client):
 
     response = client.post("/accounts/tokens/", {"name": "laptop script", "expires_in_days": ""})
 
-    assert response.status_code == 200
-    key = KEY.search(response.content.decode()).group(0)
+    # Post/redirect/get: the key is on the page the redirect leads to, once.
+    assert response.status_code == 302 and response["Location"] == "/accounts/"
+    shown = client.get("/accounts/").content.decode()
+    key = KEY.search(shown).group(0)
+    assert 'data-copy="#new-token"' in shown
     token = APIToken.objects.get(user=user)
     assert token.name == "laptop script" and token.expires_at is None
     assert token.key_sha256 == hashlib.sha256(key.encode()).hexdigest()
     assert token.prefix == key[:12]
     stored = [str(value) for value in APIToken.objects.filter(pk=token.pk).values().get().values()]
     assert not any(key in value for value in stored)
+    assert "accounts.new_token_key" not in client.session
     page = client.get("/accounts/").content.decode()
     assert key not in page and token.prefix in page and "laptop script" in page
 

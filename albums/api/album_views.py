@@ -29,6 +29,7 @@ from albums.api.album_serializers import (
     LegacyBatchListSerializer,
 )
 from albums.models import Album, Image
+from albums.search import QUERY_MAX, ImageQuery, image_search
 from albums.selectors import (
     AlbumWithCount,
     AlbumWithSummary,
@@ -118,10 +119,41 @@ class ImageFilter(django_filters.FilterSet):
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     created_on = django_filters.DateFilter(field_name="created_at", lookup_expr="date")
+    q = django_filters.CharFilter(
+        method="filter_search",
+        max_length=QUERY_MAX,
+        help_text="Words matched against prompts, card titles, captions and tags, as on the search page "
+        "(PostgreSQL: full-text, with quotes for phrases and -word to exclude).",
+    )
+    lora = django_filters.CharFilter(method="filter_search", max_length=200, help_text="A LoRA in the recipe (name).")
+    template = django_filters.CharFilter(
+        method="filter_search", max_length=200, help_text="Made by a run of this template (name or slug)."
+    )
+    seed = django_filters.NumberFilter(method="filter_search", min_value=0, help_text="Generated with this seed.")
 
     class Meta:
         model = Image
-        fields = ["album", "is_nsfw", "nsfw_rating", "label", "created_after", "created_before", "created_on"]
+        fields = [
+            "album",
+            "is_nsfw",
+            "nsfw_rating",
+            "label",
+            "created_after",
+            "created_before",
+            "created_on",
+            "q",
+            "lora",
+            "template",
+            "seed",
+        ]
+
+    def filter_search(self, queryset: QuerySet[Image], name: str, value: Any) -> QuerySet[Image]:
+        """The search page's matching (albums.search), one part at a time."""
+        if value in (None, ""):
+            return queryset
+        if name == "seed":
+            return image_search(queryset, ImageQuery(seed=int(value)))
+        return image_search(queryset, ImageQuery(**{"text" if name == "q" else name: value}))
 
     def filter_album(self, queryset: QuerySet[Image], name: str, value: int) -> QuerySet[Image]:
         # An album this visitor may not see answers like a missing one: a private album's id must
@@ -141,7 +173,8 @@ INCLUDE_PARAMETER = OpenApiParameter(
 @extend_schema_view(
     list=extend_schema(
         summary="List images",
-        description="Filter by album, NSFW, label and date; `?search=` matches prompt and title.",
+        description="Filter by album, NSFW, label, date, LoRA, template and seed; `?q=` searches prompts, "
+        "card titles and labels as the search page does; `?search=` matches prompt and title only.",
         parameters=[INCLUDE_PARAMETER],
     ),
     retrieve=extend_schema(

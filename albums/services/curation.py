@@ -54,6 +54,26 @@ def album_remove_images(*, album: Album, images: Iterable[Image]) -> int:
     return deleted
 
 
+@transaction.atomic
+def album_move_image(*, album: Album, image: Image, offset: int) -> bool:
+    """Move an image ``offset`` places (-1 earlier, +1 later) in the album's order by swapping
+    positions with its neighbour; False at either end. Positions are renumbered 1..n first, so
+    old albums with gaps or ties move predictably."""
+    Album.objects.select_for_update().filter(pk=album.pk).first()
+    memberships = list(album.memberships.order_by("position", "id"))
+    index = next((i for i, m in enumerate(memberships) if m.image_id == image.pk), None)
+    if index is None:
+        raise field_error("image", "That image is not in this album.")
+    target = index + offset
+    if not 0 <= target < len(memberships):
+        return False
+    memberships[index], memberships[target] = memberships[target], memberships[index]
+    for position, membership in enumerate(memberships, start=1):
+        membership.position = position
+    AlbumImage.objects.bulk_update(memberships, ["position"])
+    return True
+
+
 def image_set_nsfw(*, images: Iterable[Image], is_nsfw: bool) -> int:
     return Image.objects.filter(pk__in=[image.pk for image in images]).update(is_nsfw=is_nsfw)
 

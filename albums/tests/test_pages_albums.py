@@ -264,21 +264,28 @@ def test_label_buttons_start_labeling_for_creators_only(client):
     album = AlbumFactory(created_by=UserFactory(role="creator"))
     image = AlbumImageFactory(album=album).image
     client.force_login(UserFactory(role="viewer"))
-    assert "Label with AI" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert "Label (offline labeler)" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     assert client.post(reverse("albums:album-label", args=[album.pk])).status_code == 403
 
     client.force_login(UserFactory(role="creator"))  # not the album's owner
-    assert "Label with AI" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert "Label (offline labeler)" not in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     assert client.post(reverse("albums:album-label", args=[album.pk])).status_code == 403
 
     client.force_login(album.created_by)
-    assert "Label with AI" in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert "Label (offline labeler)" in client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     response = client.post(reverse("albums:album-label", args=[album.pk]))
     assert response.status_code == 302
     job = LabelingJob.objects.get(album=album)
     assert job.progress_total == 1
     body = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
-    assert "AI labels: 0/1 done" in body
+    assert "Labels: <span data-labeled>0</span>/1 done" in body
+    # The status updates itself while the job runs (no "reload to update"), and stops when it ends.
+    partial = client.get(reverse("albums:album-labeling", args=[album.pk])).content.decode()
+    assert reverse("albums:album-labeling", args=[album.pk]) in partial and 'hx-trigger="load delay:2s"' in partial
+    LabelingJob.objects.filter(pk=job.pk).update(status=LabelingJob.Status.COMPLETED, done=1)
+    finished = client.get(reverse("albums:album-labeling", args=[album.pk])).content.decode()
+    assert "hx-get" not in finished and "</span>/1 done · finished" in finished and "show the new labels" in finished
+    LabelingJob.objects.filter(pk=job.pk).update(status=LabelingJob.Status.RUNNING, done=0)
     # A second start while the first runs is refused with the service's words.
     client.post(reverse("albums:album-label", args=[album.pk]))
     messages = [str(m) for m in client.get(reverse("albums:album-list")).context["messages"]]

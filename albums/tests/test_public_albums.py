@@ -98,11 +98,11 @@ def test_on_anonymous_sees_public_album_pages_and_files(client, settings, albums
         assert response.status_code == 200, url
     detail = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     assert "Sunlit harbour" in detail
-    assert "Label with AI" not in detail and "Train a LoRA" not in detail
+    assert "Label (offline labeler)" not in detail and "Train a LoRA" not in detail
     # The pager between albums must not name a private one.
     assert "Secret garden" not in detail
     image_page = client.get(reverse("albums:album-image", args=[album.pk, image.pk])).content.decode()
-    assert "Label with AI" not in image_page and "Generate again" not in image_page
+    assert "Label (offline labeler)" not in image_page and "Generate again" not in image_page
     assert client.get(reverse("albums:image-file", args=[image.pk]))["Content-Type"] == "image/png"
     assert client.get(reverse("albums:image-thumbnail", args=[image.pk]))["Content-Type"] == "image/webp"
     assert client.get(reverse("albums:image-detail", args=[image.pk]))["Location"] == reverse(

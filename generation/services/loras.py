@@ -26,6 +26,7 @@ from albums.services.files import sha256_file
 from generation.engine.lora_files import LoraFileError, lora_inspect
 from generation.engine.lora_hash import lora_file_hashes
 from generation.models import Lora
+from generation.services.templates import lora_weight_parse
 from imagineer.errors import ApplicationError, field_error
 
 MAX_LORA_BYTES = 2 * 1024**3
@@ -241,6 +242,34 @@ def _base_fill(relative: str, path: Path) -> None:
 def _a1111_hash_fill(relative: str, path: Path) -> None:
     if Lora.objects.filter(file=relative, a1111_hash="").exists():
         Lora.objects.filter(file=relative).update(a1111_hash=lora_file_hashes(path)[1])
+
+
+TRIGGER_WORDS_MAX = 500  # Lora.trigger_words
+
+
+@transaction.atomic
+def lora_update(
+    *, lora: Lora, name: str, trigger_words: str = "", default_weight: Any = "1", description: str = ""
+) -> Lora:
+    """Change what a person may say about a LoRA (its file, hash and detected base stay as they are)."""
+    name = (name or "").strip()
+    if not name:
+        raise field_error("name", "Give the LoRA a name.")
+    if len(name) > NAME_MAX:
+        raise field_error("name", f"The name is {len(name)} characters; the limit is {NAME_MAX}.")
+    if Lora.objects.filter(name=name).exclude(pk=lora.pk).exists():
+        raise field_error("name", f"A LoRA named {name!r} already exists; choose another name.")
+    trigger_words = ", ".join(word.strip() for word in (trigger_words or "").split(",") if word.strip())
+    if len(trigger_words) > TRIGGER_WORDS_MAX:
+        raise field_error(
+            "trigger_words", f"The trigger words are {len(trigger_words)} characters; the limit is {TRIGGER_WORDS_MAX}."
+        )
+    lora.name = name
+    lora.trigger_words = trigger_words
+    lora.default_weight = lora_weight_parse(default_weight, field="default_weight")
+    lora.description = description or ""
+    lora.save(update_fields=["name", "trigger_words", "default_weight", "description", "updated_at"])
+    return lora
 
 
 @transaction.atomic

@@ -41,6 +41,11 @@ _SEPARATOR_RUN = re.compile(r"\s*(?:,\s*)+")
 _SPACES = re.compile(r"\s+")
 
 
+def _is_column_name(name: str) -> bool:
+    """A name a {placeholder} can use: a Python identifier, so non-Latin names (``{знак}``) work too."""
+    return name.isidentifier()
+
+
 @dataclass(frozen=True)
 class ParsedCsv:
     columns: list[str]
@@ -85,11 +90,11 @@ def csv_parse(data: bytes | str, *, field: str = "csv_file", max_rows: int | Non
     for position, name in enumerate(columns, start=1):
         if not name:
             raise field_error(field, f"Column {position} of the header has no name; every column needs one.")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not _is_column_name(name):
             raise field_error(
                 field,
-                f"Column name {name!r} cannot be used as a {{placeholder}}: use letters, digits and underscores, "
-                "starting with a letter.",
+                f"Column name {name!r} cannot be used as a {{placeholder}}: use letters (any alphabet), digits and "
+                "underscores, starting with a letter.",
             )
     seen: set[str] = set()
     for name in columns:
@@ -151,7 +156,7 @@ def template_placeholders(prompt_template: str, *, field: str = "prompt_template
             continue
         if name == "" or name.isdigit():
             raise field_error(field, "The prompt template has an empty {} placeholder; name a column, e.g. {suit}.")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not _is_column_name(name):
             raise field_error(field, f"Placeholder {{{name}}} is not a plain column name; use {{column}} only.")
         if spec or conversion:
             raise field_error(field, f"Placeholder {{{name}}} has a format spec or conversion; use {{{name}}} alone.")
@@ -365,6 +370,55 @@ def template_save(
         for position, entry in enumerate(lora_stack)
     )
     return template
+
+
+def template_slug_free(name: str, *, exclude_pk: int | None = None) -> str:
+    """A slug for a new template named ``name`` that no other template has (names in any
+    alphabet get a Unicode-free slug: ``template``, ``template-2`` ...)."""
+    base = slugify(name)[:190] or "template"
+    others = BatchTemplate.objects.exclude(pk=exclude_pk) if exclude_pk is not None else BatchTemplate.objects.all()
+    taken = set(others.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, counter = base, 2
+    while slug in taken:
+        slug, counter = f"{base}-{counter}", counter + 1
+    return slug
+
+
+def template_name_free(name: str) -> str:
+    """``name`` or ``name (copy 2)``...: a template name no other template has."""
+    taken = set(BatchTemplate.objects.filter(name__startswith=name).values_list("name", flat=True))
+    candidate, counter = name, 2
+    while candidate in taken:
+        candidate, counter = f"{name} ({counter})", counter + 1
+    return candidate
+
+
+@transaction.atomic
+def template_duplicate(*, template: BatchTemplate, created_by: User) -> BatchTemplate:
+    """A copy of ``template`` (rows, prompt parts, settings, LoRA stack) owned by ``created_by``;
+    never built in, so that a built-in can be changed by copying it."""
+    name = template_name_free(f"{template.name} (copy)"[:200])
+    return template_save(
+        name=name,
+        slug=template_slug_free(name),
+        description=template.description,
+        prompt_template=template.prompt_template,
+        columns=template.columns,
+        rows=template.csv_data,
+        base_prompt=template.base_prompt,
+        style_suffix=template.style_suffix,
+        negative_prompt=template.negative_prompt,
+        example_theme=template.example_theme,
+        width=template.width,
+        height=template.height,
+        steps=template.steps,
+        guidance_scale=template.guidance_scale,
+        lora_stack=[
+            LoraStackEntry(lora=entry.lora, weight=entry.weight)
+            for entry in template.lora_stack.select_related("lora").order_by("position", "id")
+        ],
+        created_by=created_by,
+    )
 
 
 def template_preview(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from urllib.parse import unquote
 
 import pytest
 from django.db import connection
@@ -66,7 +68,7 @@ def test_template_page_shows_rows_constructed_prompts_and_the_form(client, creat
     body = client.get(reverse("generation:template-detail", args=[template.slug])).content.decode()
     assert "<title>Zodiac mini · Imagineer</title>" in body
     assert "a zodiac card, art deco, Taurus, earth element, high detail" in body
-    assert 'placeholder="art deco"' in body
+    assert 'placeholder="Empty: no theme (try e.g. “art deco”)"' in body
     assert "Random theme" in body and reverse("generation:theme-random") in body
     assert "inkwash weight" in body and 'value="0.60"' in body
     assert "Generate 3 images" in body
@@ -200,6 +202,19 @@ def test_jobs_panel_lists_queue_and_history_and_cancels(client, creator):
     assert any("already finished" in message for message in messages)
 
 
+def test_jobs_history_shows_each_cards_title_not_the_shared_prompt_start(client, creator):
+    shared = "a playing card, art nouveau, ornate gold border, highly detailed, " * 3
+    for title in ("Ace of Spades", "Two of Spades"):
+        _job(
+            prompt=shared + title,
+            prompt_parts={"title": title, "row_text": f"{title}, one pip"},
+            status=GenerationJob.Status.SUCCEEDED,
+        )
+    body = client.get(reverse("generation:jobs")).content.decode()
+    assert "<strong>Ace of Spades</strong> · Ace of Spades, one pip" in body
+    assert "<strong>Two of Spades</strong>" in body
+
+
 def test_jobs_panel_query_count_does_not_grow_with_jobs(client, creator):
     _job()
     client.get(reverse("generation:jobs-panel"))
@@ -263,6 +278,23 @@ def _run_with_items(template, creator, *, statuses: list[str]) -> BatchGeneratio
     return run
 
 
+def test_run_page_polls_ever_more_slowly_while_nothing_changes(client, creator, template):
+    run = _run_with_items(template, creator, statuses=["succeeded", "running"])
+    url = reverse("generation:run-progress", args=[run.pk])
+    waits = []
+    since, wait = "", "1"
+    for _ in range(6):
+        response = client.get(url, {"since": since, "wait": wait})
+        match = re.search(r'\?since=([^&"]*)&amp;wait=(\d+)"', response.content.decode())
+        since, wait = unquote(match.group(1)), match.group(2)
+        waits.append(int(wait))
+    assert waits == [1, 2, 4, 8, 16, 16]  # the first answer is news; then nothing changes
+    GenerationJob.objects.filter(run=run, status="running").update(progress_done=2)
+    response = client.get(url, {"since": since, "wait": wait})
+    assert 'hx-trigger="load delay:1s"' in response.content.decode()  # something moved: quick again
+    assert client.get(url, {"since": since, "wait": "nonsense"}).status_code == 200
+
+
 def test_run_page_shows_progress_thumbnails_and_cancel(client, creator, template):
     run = _run_with_items(template, creator, statuses=["succeeded", "failed", "running", "queued"])
     response = client.get(reverse("generation:run-detail", args=[run.pk]))
@@ -274,7 +306,7 @@ def test_run_page_shows_progress_thumbnails_and_cancel(client, creator, template
         'aria-valuenow="1"' in body and 'data-percent="25.0"' in body
     )  # the width, set by app.js (CSP: no style attributes)
     assert "Now: #3 (step 1/2)" in body and "row 2 prompt" in body
-    assert 'hx-trigger="every 1s"' in body
+    assert 'hx-trigger="load delay:1s"' in body
     image_id = run.jobs.get(row_index=0).result_image_id
     assert reverse("albums:image-thumbnail", args=[image_id]) in body
     assert reverse("albums:album-detail", args=[run.album_id]) in body

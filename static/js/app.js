@@ -43,3 +43,44 @@
     }
   });
 })();
+
+// Copy buttons: data-copy names the element whose text goes to the clipboard.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      button.textContent = "Copied";
+    }, function () {
+      button.textContent = "Select and copy by hand";
+    });
+  });
+
+  // Image pages on a phone: a horizontal swipe moves to the previous / next image, as the arrow keys do.
+  var start = null;
+  document.addEventListener("touchstart", function (event) {
+    if (!document.querySelector("[data-key-prev], [data-key-next]") || event.touches.length !== 1) return;
+    start = { x: event.touches[0].clientX, y: event.touches[0].clientY };
+  }, { passive: true });
+  document.addEventListener("touchend", function (event) {
+    if (!start || event.changedTouches.length !== 1) return;
+    var dx = event.changedTouches[0].clientX - start.x;
+    var dy = event.changedTouches[0].clientY - start.y;
+    start = null;
+    if (Math.abs(dx) < 60 || Math.abs(dx) < 2 * Math.abs(dy)) return;
+    var link = document.querySelector(dx > 0 ? "[data-key-prev]" : "[data-key-next]");
+    if (link) window.location.assign(link.href);
+  });
+})();
+
+// Long tables of prompts (a template's rows): on a phone each prompt starts folded, one tap opens it.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.matchMedia("(max-width: 800px)").matches) return;
+    document.querySelectorAll("details.row-prompt[open]").forEach(function (details) { details.open = false; });
+  });
+})();

@@ -132,6 +132,15 @@ def test_run_page_shows_chart_checkpoints_and_controls(client, creator, queued, 
     assert client.post(reverse("training:run-resume", args=[queued.pk])).status_code == 403
 
 
+def test_loss_charts_running_mean_is_a_mean_even_for_short_runs():
+    history = [[step, float(step % 2)] for step in range(1, 11)]  # 1, 0, 1, 0 ...
+    chart = loss_chart(history, 10)
+    assert chart is not None and chart["smooth"] != chart["raw"]
+    heights = [float(point.split(",")[1]) for point in chart["smooth"].split()]
+    # From the fifth step on, a 5-step mean of alternating 1s and 0s stays between them.
+    assert max(heights[4:]) - min(heights[4:]) < 0.5 * (max(heights) - min(heights))
+
+
 def test_loss_chart_scales_into_the_box():
     chart = loss_chart([[1, 2.0], [2, 1.0], [3, float("nan")], [4, 1.5]], 4)
     xs = [float(point.split(",")[0]) for point in chart["raw"].split()]
