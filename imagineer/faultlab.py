@@ -93,6 +93,8 @@ def free_port(ports: str = os.environ.get("IMAGINEER_TEST_REDIS_PORTS", "6390-63
     low, _, high = ports.partition("-")
     for port in range(int(low), int(high or low) + 1):
         with socket.socket() as probe:
+            # Connections of a server stopped a moment ago linger in TIME_WAIT: not "in use".
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
