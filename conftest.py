@@ -93,3 +93,13 @@ def tiny_model_dir(tmp_path_factory):
     from generation.engine.tiny import tiny_model_build
 
     return tiny_model_build(tmp_path_factory.mktemp("models") / "tiny-sd15")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private redis-server (no persistence) this test may stop and restart; stopped afterwards."""
+    from imagineer.testing import redis_server_start
+
+    server = redis_server_start(log_dir=tmp_path)
+    yield server
+    server.stop()

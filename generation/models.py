@@ -221,6 +221,9 @@ class GenerationJob(Job):
         CANCELLED = "cancelled", "Cancelled"
 
     FINISHED = Job.TERMINAL
+    # A chunk can outlive a short visibility timeout: a redelivery to another worker must not
+    # make the same images again while the first worker still beats (issue 18).
+    REDELIVERY_TAKES_OVER = False
 
     run = models.ForeignKey(BatchGenerationRun, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     row_index = models.PositiveIntegerField(null=True, blank=True)

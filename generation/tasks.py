@@ -20,9 +20,17 @@ HEARTBEAT_SECONDS = 30
 
 @job_task(name="generation.tasks.chunk_generate")
 def chunk_generate_task(self: Any, job_ids: list[int]) -> dict:
+    from generation.models import GenerationJob
     from generation.worker import chunk_run
+    from imagineer.jobs import held_elsewhere
 
-    return dict(chunk_run(job_ids=job_ids, task_id=self.request.id))
+    summary = dict(chunk_run(job_ids=job_ids, task_id=self.request.id))
+    wait = held_elsewhere(GenerationJob, task_id=self.request.id)
+    if wait is not None:
+        # Redelivered while another process holds rows of it (a visibility timeout shorter than
+        # the chunk): they are taken over only once their heartbeat is stale, so look again then.
+        raise self.retry(countdown=wait)
+    return summary
 
 
 def _consumes_gpu_queue(sender: Any) -> bool:

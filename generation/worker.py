@@ -55,7 +55,7 @@ from generation.infotext import recipe_infotext
 from generation.model_config import model_source
 from generation.models import BatchGenerationRun, EngineWorker, GenerationJob, Lora
 from generation.services.decks import title_file_stem
-from generation.services.jobs import run_refresh
+from generation.services.jobs import jobs_resend, run_refresh
 from generation.services.loras import lora_path
 from imagineer import jobs
 from imagineer.config import config_get
@@ -170,16 +170,25 @@ def chunk_claim(*, job_ids: Sequence[int], task_id: str, worker: str) -> list[Ge
         claimed += jobs.claim(held_before, task_id=task_id, worker=worker)
     if len(run_ids) == 1:
         run_id = next(iter(run_ids))
+        taken_from: list[str] = []
         while len(claimed) < want:
-            front = list(
+            front = dict(
                 GenerationJob.objects.filter(run_id=run_id, status=Status.QUEUED, cancel_requested=False)
                 .order_by("row_index")
-                .values_list("pk", flat=True)[: want - len(claimed)]
+                .values_list("pk", "task_id")[: want - len(claimed)]
             )
             if not front:
                 break
             # Another worker may take some of these first (the claim is conditional): try the next ones.
-            claimed += jobs.claim(GenerationJob.objects.filter(pk__in=front), task_id=task_id, worker=worker)
+            got = jobs.claim(GenerationJob.objects.filter(pk__in=front), task_id=task_id, worker=worker)
+            claimed += got
+            taken_from += [front[pk] for pk in got if front[pk] != task_id]
+        # The run's rows still queued under this message take over the messages of the rows it
+        # took: a queued row keeps naming a message still to come, which is how the reconciler
+        # tells a lost message from one that is merely waiting (imagineer/reconcile.py).
+        spare = GenerationJob.objects.filter(run_id=run_id, status=Status.QUEUED, task_id=task_id).order_by("row_index")
+        for pk, other in zip(list(spare.values_list("pk", flat=True)), taken_from, strict=False):
+            GenerationJob.objects.filter(pk=pk, status=Status.QUEUED, task_id=task_id).update(task_id=other)
         # Queued rows of this message whose cancel was requested are settled now.
         if own.filter(status=Status.QUEUED, cancel_requested=True).exists():
             jobs.claim(own.filter(status=Status.QUEUED, cancel_requested=True), task_id=task_id, worker=worker)
@@ -411,16 +420,23 @@ def chunk_run(*, job_ids: Sequence[int], task_id: str, hostname: str | None = No
     if claimed:
         ids = [job.pk for job in claimed]
         try:
-            engine = engine_get()
-            engine_status_write(engine, hostname=hostname)
-            chunk = _Chunk(engine=engine, worker=worker, hostname=hostname, summary=summary)
-            groups: dict[tuple, list[GenerationJob]] = {}
-            for job in claimed:
-                groups.setdefault(_group_key(job), []).append(job)
-            # Loading LoRAs and decoding write no progress: the thread keeps the claim fresh.
+            # Loading the engine (the first chunk of a worker: seconds to minutes), LoRAs and
+            # decoding write no progress: the thread keeps the claim fresh meanwhile.
             with jobs.Heartbeat(GenerationJob, ids, worker=worker):
+                engine = engine_get()
+                engine_status_write(engine, hostname=hostname)
+                chunk = _Chunk(engine=engine, worker=worker, hostname=hostname, summary=summary)
+                groups: dict[tuple, list[GenerationJob]] = {}
+                for job in claimed:
+                    groups.setdefault(_group_key(job), []).append(job)
                 for group in groups.values():
                     _group_run(chunk, group)
+            # A row still held here has no image: its cancel was withdrawn (a retry) after this
+            # worker had stopped on it. Back to the queue, sent again.
+            leftover = list(jobs.held(GenerationJob, ids, worker=worker).values_list("pk", flat=True))
+            if leftover:
+                jobs.release(GenerationJob, leftover, worker=worker)
+                jobs_resend(leftover)
         except jobs.TRANSIENT_DB_ERRORS:
             raise
         except BaseException as exc:

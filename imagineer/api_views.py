@@ -37,7 +37,11 @@ class _QueueSerializer(serializers.Serializer):
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    down = serializers.ListField(
+        child=serializers.ChoiceField(choices=["database", "cache", "broker"]), help_text="The parts that are down."
+    )
     database = _PartSerializer()
+    cache = _PartSerializer()
     broker = _PartSerializer()
     workers = serializers.DictField(child=_QueueSerializer(), help_text="By queue: gpu, labeling, default.")
     model = inline_serializer(
@@ -65,7 +69,9 @@ class HealthView(APIView):
         summary="Health of the database, broker, workers and model",
         responses={
             200: HealthSerializer,
-            503: OpenApiResponse(HealthSerializer, description="The database or the broker is down."),
+            503: OpenApiResponse(
+                HealthSerializer, description="The database, the cache or the broker is down (named in `down`)."
+            ),
         },
     )
     def get(self, request: Request) -> Response:

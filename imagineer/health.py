@@ -1,4 +1,4 @@
-"""What /api/health reports: database, broker, workers per queue, the generator's model."""
+"""What /api/health reports: database, cache, broker, workers per queue, the generator's model."""
 
 from __future__ import annotations
 
@@ -28,6 +28,19 @@ def _database() -> dict[str, Any]:
         return {"ok": True, "vendor": connection.vendor}
     except Exception as exc:  # any driver error means "down"; the message says which
         return {"ok": False, "vendor": connection.vendor, "error": str(exc)}
+
+
+def _cache() -> dict[str, Any]:
+    """The cache degrades to "no cache" when Redis is down (imagineer/cache.py); this asks it."""
+    backend = str(settings.CACHES["default"]["BACKEND"]).rsplit(".", 1)[-1]
+    ping = getattr(cache, "ping", None)
+    if ping is None:  # a local-memory or database cache is up whenever this process is
+        return {"ok": True, "backend": backend}
+    try:
+        ping()
+        return {"ok": True, "backend": backend}
+    except Exception as exc:  # redis raises several types for an unreachable server
+        return {"ok": False, "backend": backend, "error": str(exc)}
 
 
 def _broker() -> dict[str, Any]:
@@ -76,12 +89,16 @@ def _model() -> dict[str, Any]:
 
 def health_report() -> dict[str, Any]:
     """``status`` is ``ok`` (all parts up), ``degraded`` (the app works, a queue has no worker)
-    or ``down`` (no database or no broker)."""
+    or ``down`` (the database, the cache or the broker is down; ``down`` names which)."""
     database = _database()
+    cache_part = _cache()
     broker = _broker()
     workers = _workers(broker_ok=broker["ok"])
     model = _model() if database["ok"] else {}
-    if not (database["ok"] and broker["ok"]):
+    down = [
+        name for name, part in (("database", database), ("cache", cache_part), ("broker", broker)) if not part["ok"]
+    ]
+    if down:
         status = "down"
     elif any(queue["ok"] is False for queue in workers.values()):
         status = "degraded"
@@ -89,7 +106,9 @@ def health_report() -> dict[str, Any]:
         status = "ok"
     return {
         "status": status,
+        "down": down,
         "database": database,
+        "cache": cache_part,
         "broker": broker,
         "workers": workers,
         "model": model,

@@ -77,11 +77,15 @@ def enqueue_on_commit(task: Any, rows: QuerySet[Any], *, args: Sequence[Any] = (
     """Give ``rows`` a fresh task id and send ``task`` after the transaction commits.
 
     The id is written first, so the claim can tell this message (or its redelivery) from
-    any other. Returns the task id.
+    any other. Returns the task id. A broker that is down does not fail the request: the
+    committed rows are the outbox, the reconciler sends them when the broker is back
+    (imagineer/outbox.py).
     """
+    from imagineer.outbox import send_on_commit
+
     task_id = str(uuid.uuid4())
     rows.update(task_id=task_id)
-    transaction.on_commit(functools.partial(task.apply_async, args=list(args), task_id=task_id, **options))
+    transaction.on_commit(send_on_commit(task, task_id=task_id, args=args, **options))
     return task_id
 
 
@@ -171,6 +175,21 @@ def beat(model: type[Job], pks: Iterable[int], *, worker: str | None = None, **f
     return held(model, pks, worker=worker).update(heartbeat_at=timezone.now(), **fields)
 
 
+def held_elsewhere(model: type[Job], *, task_id: str, worker: str | None = None) -> float | None:
+    """Seconds to wait before this message should look again at rows another process holds
+    under its task id (a redelivery while, or after, that process ran it); None when none.
+
+    Stale rows: look again at once (the claim takes them over). Fresh ones: once they would be
+    stale. Without this a redelivered message that found its rows held would end and nothing
+    would come back for them if their holder had died."""
+    rows = model._default_manager.filter(task_id=task_id, status__in=model.IN_PROGRESS).exclude(
+        worker=worker or worker_name()
+    )
+    if not rows.exists():
+        return None
+    return 1.0 if not rows.exclude(stale_q(model)).exists() else float(stale_seconds())
+
+
 def cancel_requested(model: type[Job], pks: Iterable[int]) -> set[int]:
     return set(model._default_manager.filter(pk__in=list(pks), cancel_requested=True).values_list("pk", flat=True))
 
@@ -251,9 +270,14 @@ def job_fail(model: type[Job], pks: Iterable[int], *, error: str, worker: str | 
 
 
 def job_cancelled(model: type[Job], pks: Iterable[int], *, worker: str | None = None, **fields: Any) -> int:
-    """In progress -> cancelled: the worker stopped because of the flag."""
-    return held(model, pks, worker=worker).update(
-        status=model.STATUS_CANCELLED, finished_at=timezone.now(), heartbeat_at=None, **fields
+    """In progress -> cancelled: the worker stopped because of the flag.
+
+    Only rows whose flag is still set: a retry right after a cancel clears it, and the row
+    then stays the worker's to finish or release (never cancelled after its retry)."""
+    return (
+        held(model, pks, worker=worker)
+        .filter(cancel_requested=True)
+        .update(status=model.STATUS_CANCELLED, finished_at=timezone.now(), heartbeat_at=None, **fields)
     )
 
 

@@ -147,6 +147,8 @@ MIDDLEWARE = [
     # opt out and answer 401 themselves). Django's, HTMX-aware.
     "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Work saved while the broker is down: 202 "queued when the broker is back", never 500.
+    "imagineer.outbox.DeferredSendMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -367,6 +369,22 @@ CELERY_TASK_ROUTES = {
     "labeling.tasks.*": {"queue": "labeling"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The reconciler (imagineer/reconcile.py) repairs background work every this many seconds;
+# `celery -A imagineer beat` sends it to the default queue. Rows whose message is not in the
+# broker for IMAGINEER_RECONCILE_LOST_SECONDS are sent again; temporary and orphan files
+# older than IMAGINEER_TMP_STALE_SECONDS are removed (every IMAGINEER_MEDIA_SWEEP_SECONDS).
+IMAGINEER_RECONCILE_SECONDS = _env_float("IMAGINEER_RECONCILE_SECONDS", 10.0, minimum=0.5, maximum=3600)
+IMAGINEER_RECONCILE_LOST_SECONDS = _env_float("IMAGINEER_RECONCILE_LOST_SECONDS", 30.0, minimum=0.5, maximum=86400)
+IMAGINEER_TMP_STALE_SECONDS = _env_float("IMAGINEER_TMP_STALE_SECONDS", 3600.0, minimum=0.5, maximum=30 * 86400)
+IMAGINEER_MEDIA_SWEEP_SECONDS = _env_float("IMAGINEER_MEDIA_SWEEP_SECONDS", 600.0, minimum=0.5, maximum=86400)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile": {
+        "task": "imagineer.tasks.reconcile",
+        "schedule": IMAGINEER_RECONCILE_SECONDS,
+        # A pass that waited longer than one interval is superseded by the next one.
+        "options": {"queue": "default", "expires": IMAGINEER_RECONCILE_SECONDS},
+    },
+}
 
 # --- REST framework ---------------------------------------------------------------------
 
@@ -486,9 +504,12 @@ DEFAULT_FROM_EMAIL = _env_str("DEFAULT_FROM_EMAIL", "imagineer@localhost")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Degrades to "no cache" while Redis is down (imagineer/cache.py): sign-in and
+            # pages keep working, rate limits stop counting; /api/health reports it.
+            "BACKEND": "imagineer.cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "imagineer",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 

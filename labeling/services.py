@@ -16,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from albums.models import Album, AlbumImage, Image
@@ -303,6 +304,27 @@ def _job_finish_if_complete(job: LabelingJob) -> None:
     else:
         job.status = LabelingJob.Status.COMPLETED
     job.finished_at = timezone.now()
+
+
+def labeling_job_settle(*, job_id: int) -> None:
+    """Recount a job from its items and give it its final status once every item is finished.
+
+    The reconciler's rule for parents (imagineer/reconcile.py): items it failed (attempts used
+    up) or cancelled (their worker died while cancelling) were never counted by a worker."""
+    Item = LabelingJobItem.Status
+    with transaction.atomic():
+        job = LabelingJob.objects.select_for_update().get(pk=job_id)
+        if job.is_finished:
+            return
+        counts = dict(job.items.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+        job.done = counts.get(Item.SUCCEEDED, 0)
+        job.failed = counts.get(Item.FAILED, 0)
+        job.skipped = counts.get(Item.SKIPPED, 0) + counts.get(Item.CANCELLED, 0)
+        job.progress_total = max(job.progress_total, sum(counts.values()))
+        _job_finish_if_complete(job)
+        job.save(
+            update_fields=["done", "failed", "skipped", "status", "progress_done", "progress_total", "finished_at"]
+        )
 
 
 def _item_finish(*, item: LabelingJobItem, worker: str, status: str, error: str = "") -> None:

@@ -21,13 +21,16 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 .venv/bin/celery -A imagineer worker -Q labeling,default -c 2 -n cpu@%h --loglevel INFO >var/log/worker-cpu.log 2>&1 &
 pids+=($!)
+# The reconciler's clock: sends imagineer.tasks.reconcile to the default queue every few seconds.
+.venv/bin/celery -A imagineer beat --schedule var/celerybeat-schedule --loglevel INFO >var/log/beat.log 2>&1 &
+pids+=($!)
 
 cat <<MSG
 
   Imagineer is starting on http://$HOST:$PORT/
   Admin: http://$HOST:$PORT/admin/
   Make an admin account (in another terminal):  .venv/bin/python manage.py createsuperuser
-  Worker logs: var/log/worker-gpu.log, var/log/worker-cpu.log
+  Worker logs: var/log/worker-gpu.log, var/log/worker-cpu.log, var/log/beat.log
 
 MSG
 $PY manage.py runserver "$HOST:$PORT"

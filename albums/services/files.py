@@ -91,3 +91,59 @@ def image_files_delete(image: Image) -> None:
     for size in THUMBNAIL_SIZES:
         with suppress(FileNotFoundError, ValueError):
             media_path(f"thumbs/{size}/{image.sha256[:2]}/{image.pk}-{image.sha256[:16]}.webp").unlink()
+
+
+# --- what a crash leaves behind ------------------------------------------------------------
+# A worker killed between writing and renaming leaves a temporary file; one killed between the
+# PNG and its database row leaves an image no row points at (its sidecar beside it); a sidecar
+# with no PNG is left by a full disk. Only files older than ``older_than`` seconds are removed:
+# a younger one may belong to a write in progress (writes take well under a second; the
+# default bound, IMAGINEER_TMP_STALE_SECONDS, is an hour).
+
+TEMPORARY_PATTERNS = (".*.tmp", "*.part")
+GENERATED_FOLDER = "outputs"
+
+
+def _stale(path: Path, cutoff: float) -> bool:
+    try:
+        return path.is_file() and path.stat().st_mtime < cutoff
+    except FileNotFoundError:
+        return False
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+    except FileNotFoundError:  # another sweeper got there first
+        return 0
+    return 1
+
+
+def media_sweep(*, older_than: float, now: float | None = None) -> dict[str, int]:
+    """Remove stale temporary files, generated images no Image row points at, and sidecars
+    without their image. Safe to run in several processes at once. Returns counts removed."""
+    import time
+
+    root = Path(settings.MEDIA_ROOT)
+    cutoff = (now if now is not None else time.time()) - older_than
+    removed = {"temporary": 0, "orphan_images": 0, "orphan_sidecars": 0}
+    if not root.is_dir():
+        return removed
+    for pattern in TEMPORARY_PATTERNS:
+        for path in root.rglob(pattern):
+            if _stale(path, cutoff):
+                removed["temporary"] += _unlink(path)
+    outputs = root / GENERATED_FOLDER
+    if not outputs.is_dir():
+        return removed
+    for folder in [outputs, *(p for p in outputs.rglob("*") if p.is_dir())]:
+        pngs = [p for p in folder.glob("*.png") if _stale(p, cutoff)]
+        names = {p.relative_to(root).as_posix(): p for p in pngs}
+        known = set(Image.objects.filter(file__in=list(names)).values_list("file", flat=True))
+        for name, path in names.items():
+            if name not in known:
+                removed["orphan_images"] += _unlink(path)
+        for sidecar in folder.glob("*.json"):
+            if _stale(sidecar, cutoff) and not sidecar.with_suffix(".png").exists():
+                removed["orphan_sidecars"] += _unlink(sidecar)
+    return removed

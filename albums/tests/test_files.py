@@ -66,3 +66,23 @@ def test_file_views_need_sign_in_and_existing_image(client, user):
     assert client.get(reverse("albums:image-file", args=[image.pk])).status_code == 302
     client.force_login(user)
     assert client.get(reverse("albums:image-file", args=[image.pk + 999])).status_code == 404
+
+
+def test_thumbnail_on_a_full_disk_answers_503_and_leaves_nothing(api_as, client, user, media_root):
+    from imagineer.testing import full_filesystem
+
+    image = ImageFactory(width=300, height=300)
+    api = api_as("viewer")
+    client.force_login(user)
+    thumbs = media_root / "thumbs"
+    with full_filesystem(thumbs) as filler:
+        response = api.get(f"/api/images/{image.pk}/thumbnail", {"size": 128})
+        assert response.status_code == 503
+        assert response["Retry-After"]
+        body = response.json()["error"]
+        assert body["code"] == "disk_full" and "disk is full" in body["message"]
+        page = client.get(reverse("albums:image-thumbnail", args=[image.pk]), {"size": 128})
+        assert page.status_code == 503
+        assert [p for p in thumbs.rglob("*") if p.is_file() and p != filler] == []  # no half-written .tmp
+        filler.unlink()  # space is freed: the same request now works
+        assert api.get(f"/api/images/{image.pk}/thumbnail", {"size": 128}).status_code == 200

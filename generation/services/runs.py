@@ -8,6 +8,7 @@ jobs by ``run_refresh`` (idempotent, safe to call from any worker at any time).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -189,15 +190,14 @@ def run_start(
 @transaction.atomic
 def run_cancel(*, run: BatchGenerationRun) -> BatchGenerationRun:
     """Queued items are dropped now (their messages revoked); running ones stop at their next
-    progress check; images stay. The run is settled now: a crashed worker's items must not keep
-    it open forever."""
+    progress check; images stay. The run is ``cancelling`` until its running items stop (a dead
+    worker's items are settled by the reconciler), then ``cancelled``. Cancelling twice is fine."""
     run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.is_finished:
         raise ApplicationError(f"Run {run.pk} has already finished ({run.get_status_display().lower()}).")
     cancel(run.jobs.all())
-    run.cancel_requested = True
-    run.status, run.finished_at = Status.CANCELLED, timezone.now()
-    run.save(update_fields=["cancel_requested", "status", "finished_at"])
+    run.cancel_requested, run.status = True, Status.CANCELLING
+    run.save(update_fields=["cancel_requested", "status"])
     album_cancelled_mark(album_id=run.album_id, cancelled=True)
     return run_refresh(run_id=run.pk)
 
@@ -211,27 +211,45 @@ def _image_missing(job: GenerationJob) -> bool:
         return True
 
 
+def _live(job: GenerationJob, cutoff: datetime) -> bool:
+    """Held by a worker whose heartbeat is fresh (it is making the image right now)."""
+    return job.status in GenerationJob.IN_PROGRESS and job.heartbeat_at is not None and job.heartbeat_at >= cutoff
+
+
 @transaction.atomic
 def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
-    """Run again the failed, cancelled and missing items; finished images are not touched."""
+    """Make every item that has no image and is not being made on a live worker again.
+
+    Failed, cancelled and missing-file items go back to the queue, and so do items whose
+    worker stopped beating. Items a live worker is still making after a cancel keep going:
+    their cancel is withdrawn (a retry right after a cancel must not lose the chunk in
+    flight). Finished images are not touched. Allowed in any state with something to retry.
+    """
     limit_check(user=run.created_by, runs=1, jobs=run.total_items - run.completed_items)
     run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
-    if not run.is_finished:
-        raise ApplicationError(f"Run {run.pk} is still {run.status}; cancel it or wait for it to finish first.")
-    jobs = list(run.jobs.select_related("result_image").order_by("row_index"))
+    cutoff = timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_STALE_SECONDS)
+    items = list(run.jobs.select_for_update(of=("self",)).select_related("result_image").order_by("row_index"))
+    resume = [job for job in items if _live(job, cutoff) and job.cancel_requested]
     targets = [
         job
-        for job in jobs
+        for job in items
         if job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
         or (job.status == JobStatus.SUCCEEDED and _image_missing(job))
+        or (job.status in GenerationJob.IN_PROGRESS and not _live(job, cutoff))
+        or (job.status == JobStatus.QUEUED and job.cancel_requested)
     ]
-    if not targets:
-        raise ApplicationError(f"Run {run.pk} has nothing to retry: every item has its image.")
+    if not targets and not resume:
+        raise ApplicationError(
+            f"Run {run.pk} has nothing to retry: every item has its image or is being made on a live worker."
+        )
     for job in targets:
         if job.result_image is not None:
             # The row points at a file that is gone: drop it so the album shows the new one.
             AlbumImage.objects.filter(image=job.result_image).delete()
             job.result_image.delete()
+    GenerationJob.objects.filter(pk__in=[job.pk for job in resume], status__in=GenerationJob.IN_PROGRESS).update(
+        status=JobStatus.RUNNING, cancel_requested=False
+    )
     GenerationJob.objects.filter(pk__in=[job.pk for job in targets]).update(
         status=JobStatus.QUEUED,
         cancel_requested=False,
@@ -246,6 +264,7 @@ def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
     )
     run.status, run.cancel_requested, run.finished_at, run.error = Status.RUNNING, False, None, ""
     run.save(update_fields=["status", "cancel_requested", "finished_at", "error"])
-    chunks_enqueue([job.pk for job in targets])
+    if targets:
+        chunks_enqueue([job.pk for job in targets])
     album_cancelled_mark(album_id=run.album_id, cancelled=False)
     return run_refresh(run_id=run.pk)

@@ -316,13 +316,15 @@ def test_run_page_shows_progress_thumbnails_and_cancel(client, creator, template
 
     assert client.post(reverse("generation:run-cancel", args=[run.pk])).status_code == 302
     run.refresh_from_db()
-    assert run.status == BatchGenerationRun.Status.CANCELLED
+    # The running item has not stopped yet: the run is cancelling (and still polled) until it does.
+    assert run.status == BatchGenerationRun.Status.CANCELLING
     partial = client.get(reverse("generation:run-progress", args=[run.pk])).content.decode()
-    assert "hx-trigger" not in partial  # finished: the page stops polling
-    assert reverse("generation:run-retry", args=[run.pk]) in partial and "Retry 1 failed" in partial
+    assert "hx-trigger" in partial and reverse("generation:run-cancel", args=[run.pk]) not in partial
+    assert reverse("generation:run-retry", args=[run.pk]) in partial and "Retry 1 failed and 1 cancelled" in partial
 
     assert client.post(reverse("generation:run-retry", args=[run.pk])).status_code == 302
-    assert run.jobs.filter(status="queued").count() == 2  # the failed and the cancelled item
+    # The failed and the cancelled item, and the running one: no live worker beats for it.
+    assert run.jobs.filter(status="queued").count() == 3
 
 
 def test_run_progress_query_count_does_not_grow_with_items(client, creator, template):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from generation.models import BatchGenerationRun, GenerationJob
 from generation.selectors import run_progress
@@ -149,7 +151,11 @@ def test_a_redelivered_chunk_gets_back_the_rows_it_took_from_the_front(settings)
     _, (second_task, second_ids) = _chunks(run)
     taken = chunk_claim(job_ids=second_ids, task_id=second_task, worker="host:1")
     assert [job.row_index for job in taken] == [0, 1, 2, 3]
-    # host:1 dies; the broker redelivers the same message to host:2.
+    # host:1 dies and its heartbeat goes stale (while it beats, heartbeats decide: nobody else
+    # takes its rows); the broker redelivers the same message to host:2.
+    GenerationJob.objects.filter(worker="host:1").update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_STALE_SECONDS + 1)
+    )
     again = chunk_claim(job_ids=second_ids, task_id=second_task, worker="host:2")
     assert [job.row_index for job in again] == [0, 1, 2, 3]
     assert {(job.worker, job.attempts) for job in again} == {("host:2", 2)}

@@ -56,3 +56,43 @@ def test_health_sees_a_worker_per_queue(celery_worker, api_as):
     body = api_as(None).get("/api/health").json()
     assert body["status"] == "ok", body
     assert all(body["workers"][queue]["ok"] for queue in ("gpu", "labeling", "default"))
+
+
+@pytest.fixture
+def cache_on(settings, redis_server):
+    """The cache on a private redis-server this test can stop."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "imagineer.cache.DegradingRedisCache",
+            "LOCATION": redis_server.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    return redis_server
+
+
+@pytest.mark.django_db
+def test_health_names_a_dead_cache_and_answers_503(api_as, cache_on):
+    assert api_as(None).get("/api/health").json()["cache"]["ok"] is True
+    cache_on.stop()
+    response = api_as(None).get("/api/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down" and body["down"] == ["cache"]
+    assert body["cache"]["ok"] is False and body["cache"]["error"]
+    assert body["database"]["ok"] is True and body["broker"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_health_names_both_when_cache_and_broker_are_down(api_as, cache_on, settings):
+    from imagineer.celery import app
+
+    cache_on.stop()
+    original = app.conf.broker_url
+    settings.CELERY_BROKER_URL = app.conf.broker_url = cache_on.url  # the same stopped server
+    try:
+        response = api_as(None).get("/api/health")
+    finally:
+        app.conf.broker_url = original
+    assert response.status_code == 503
+    assert response.json()["down"] == ["cache", "broker"]

@@ -30,6 +30,13 @@ def _one(pk: int):
     return GenerationJob.objects.filter(pk=pk)
 
 
+def _stale_now(pk: int) -> None:
+    """The holder stopped beating long ago (it died)."""
+    from django.conf import settings
+
+    _one(pk).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_STALE_SECONDS + 1))
+
+
 @pytest.mark.django_db(transaction=True)
 def test_claim_race_between_threads_has_one_winner():
     job = _job(task_id="t-0")
@@ -78,10 +85,15 @@ def test_live_holder_keeps_its_row_stale_one_is_taken_over(settings):
 
 
 @pytest.mark.django_db
-def test_redelivery_of_the_same_task_reclaims_and_counts_an_attempt():
+def test_redelivery_of_the_same_task_reclaims_and_counts_an_attempt(settings):
+    settings.IMAGINEER_JOB_STALE_SECONDS = 60
     job = _job(task_id="t-a")
     jobs.claim(_one(job.pk), task_id="t-a", worker="host:1")
-    # The worker died; the broker redelivers the same message to another process.
+    # The broker redelivers the message to another process (a short visibility timeout) while
+    # the holder still beats: heartbeats decide, the live holder keeps its row.
+    assert jobs.claim(_one(job.pk), task_id="t-a", worker="host:2") == []
+    # The holder died: once its heartbeat is stale the redelivered message takes the row over.
+    _stale_now(job.pk)
     assert jobs.claim(_one(job.pk), task_id="t-a", worker="host:2") == [job.pk]
     # The same process retrying the same task (a transient error) does not use an attempt.
     assert jobs.claim(_one(job.pk), task_id="t-a", worker="host:2") == [job.pk]
@@ -97,6 +109,7 @@ def test_attempt_limit_fails_with_the_reason_and_the_api_shows_attempts(settings
     job = _job(task_id="t-1")
     for number in (1, 2, 3):
         assert jobs.claim(_one(job.pk), task_id="t-1", worker=f"host:{number}") == [job.pk]
+        _stale_now(job.pk)  # each worker died holding it
     job.refresh_from_db()
     assert job.attempt_label == "attempt 3 of 3"
     data = JobSerializer(job, context={"request": None}).data
@@ -109,6 +122,7 @@ def test_attempt_limit_fails_with_the_reason_and_the_api_shows_attempts(settings
     # A per-row limit overrides the setting.
     other = _job(task_id="t-2", max_attempts=1)
     assert jobs.claim(_one(other.pk), task_id="t-2", worker="host:1") == [other.pk]
+    _stale_now(other.pk)
     assert jobs.claim(_one(other.pk), task_id="t-2", worker="host:2") == []
     other.refresh_from_db()
     assert other.status == Status.FAILED and other.attempt_label == "attempt 1 of 1"
