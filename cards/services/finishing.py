@@ -216,7 +216,14 @@ def deck_finish(
             futures.append((None, back_key, pool.submit(_back_render, spec, f"{folder}/back-{back_key[:12]}.png")))
         for source in picked:
             assert source.image is not None
-            key = _key(fingerprint, source.image.sha256, dict(source.row), source.title, source.index)
+            key = _key(
+                fingerprint,
+                source.image.sha256,
+                dict(source.row),
+                source.title,
+                source.index,
+                *([source.art_key] if source.art_key else []),
+            )
             current = existing.get((FinishedCard.Side.FRONT, source.index))
             if _is_current(current, key, force):
                 result.cards.append(current)  # type: ignore[arg-type]

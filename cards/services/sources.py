@@ -21,15 +21,20 @@ from cards.render.text import template_fill
 @dataclass(frozen=True)
 class CardSource:
     """One card of a deck: its 1-based place, title, template row and picked image (None when
-    the slot has no pick yet)."""
+    the slot has no pick yet). ``art`` replaces the pick's file as the card's art (the hires
+    pass's output), ``art_key`` says what made it, for the finished card's render key."""
 
     index: int
     title: str
     row: Mapping[str, Any] = field(default_factory=dict)
     image: Image | None = None
+    art: Path | None = None
+    art_key: str = ""
 
     @property
     def image_path(self) -> Path | None:
+        if self.art is not None:
+            return self.art
         return media_path(self.image.file.name) if self.image is not None else None
 
 

@@ -1,0 +1,121 @@
+"""Finishing jobs: start, cancel, send again. The work itself is in ``cards.worker``.
+
+A job with ``hires`` goes to the gpu queue first (``hires_run_task``: an img2img pass over every
+pick); that task hands the job on to the default queue (``finishing_run_task``), which renders the
+cards and writes the exports. Without ``hires`` the job goes straight to the default queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from albums.models import Album
+from cards.models import (
+    HIRES_DENOISE_MAX,
+    HIRES_DENOISE_MIN,
+    HIRES_SCALE_MAX,
+    HIRES_SCALE_MIN,
+    CardDesign,
+    FinishingJob,
+)
+from cards.services.finishing import export_formats_check
+from cards.tasks import finishing_run_task, hires_run_task
+from imagineer import jobs
+from imagineer.errors import ApplicationError, field_error
+
+STAGE_HIRES = "hires"
+STAGE_FINISH = "finish"
+
+
+def _enqueue(job: FinishingJob) -> None:
+    rows = FinishingJob.objects.filter(pk=job.pk)
+    task = hires_run_task if job.hires and job.stage in ("", STAGE_HIRES) else finishing_run_task
+    job.task_id = jobs.enqueue_on_commit(task, rows, args=[job.pk])
+
+
+def finishing_check(
+    *, album: Album, design: CardDesign, formats: Sequence[str], hires: bool, hires_scale: float, hires_denoise: float
+) -> list[str]:
+    """Refuse what cannot be finished, naming the field; returns the formats in order, without repeats."""
+    run = album.generation_runs.order_by("created_at", "id").first()
+    if run is not None and run.template_id is not None and run.template_id != design.template_id:
+        raise field_error("design", f"Design {design.name!r} belongs to another template than this album's run.")
+    chosen = export_formats_check(formats, design) if formats else []
+    if hires:
+        if not HIRES_SCALE_MIN <= hires_scale <= HIRES_SCALE_MAX:
+            raise field_error("hires_scale", f"Hires scale must be between {HIRES_SCALE_MIN} and {HIRES_SCALE_MAX}.")
+        if not HIRES_DENOISE_MIN <= hires_denoise <= HIRES_DENOISE_MAX:
+            raise field_error(
+                "hires_denoise",
+                f"Hires denoising strength must be between {HIRES_DENOISE_MIN} and {HIRES_DENOISE_MAX}.",
+            )
+    return chosen
+
+
+@transaction.atomic
+def finishing_start(
+    *,
+    album: Album,
+    design: CardDesign,
+    formats: Sequence[str] = (),
+    duplex: bool = True,
+    force: bool = False,
+    hires: bool = False,
+    hires_scale: float = 2.0,
+    hires_denoise: float = 0.3,
+    created_by: Any = None,
+) -> FinishingJob:
+    """Queue finishing ``album`` in ``design`` (and the chosen exports); the message is sent on commit."""
+    chosen = finishing_check(
+        album=album, design=design, formats=formats, hires=hires, hires_scale=hires_scale, hires_denoise=hires_denoise
+    )
+    job = FinishingJob.objects.create(
+        album=album,
+        design=design,
+        formats=chosen,
+        duplex=duplex,
+        force=force,
+        hires=hires,
+        hires_scale=hires_scale,
+        hires_denoise=hires_denoise,
+        stage=STAGE_HIRES if hires else STAGE_FINISH,
+        created_by=created_by,
+    )
+    _enqueue(job)
+    return job
+
+
+@transaction.atomic
+def finishing_cancel(*, job: FinishingJob) -> FinishingJob:
+    """Queued: cancelled now (its message revoked); running: the worker stops at its next check."""
+    if job.is_finished:
+        raise ApplicationError(f"This finishing job has already {job.status}.")
+    jobs.cancel(FinishingJob.objects.filter(pk=job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def finishing_resend(job_ids: Sequence[int]) -> None:
+    """The reconciler's hook (imagineer.jobs registry): send queued jobs whose message was lost again."""
+    for job in FinishingJob.objects.filter(pk__in=job_ids, status=FinishingJob.Status.QUEUED):
+        with transaction.atomic():
+            _enqueue(job)
+
+
+@transaction.atomic
+def finishing_hand_on(*, job_id: int, worker: str, hires: dict[str, str]) -> bool:
+    """The gpu step is done: record its outputs and queue the job again for the default queue.
+
+    Only the worker holding the job hands it on; the attempt it used is given back (one
+    attempt counts for the whole job, not once per queue).
+    """
+    held = jobs.held(FinishingJob, [job_id], worker=worker)
+    if not held.update(stage=STAGE_FINISH, result={"hires": hires}):
+        return False
+    jobs.release(FinishingJob, [job_id], worker=worker)
+    job = FinishingJob.objects.get(pk=job_id)
+    _enqueue(job)
+    return True
