@@ -137,6 +137,7 @@ def main() -> None:
     from generation.engine.lora_make import lora_make_random
     from generation.engine.runtime import BatchSettings, Engine, ImageRequest
     from generation.engine.tiny import tiny_model_build
+    from generation.model_config import model_source
     from generation.models import BatchGenerationRun, BatchTemplate, EngineWorker
     from generation.services.builtin import DATA_DIR
     from generation.services.loras import lora_register
@@ -145,8 +146,8 @@ def main() -> None:
     from imagineer.testing import wait_for, worker_start
 
     if not args.full_size:
-        tiny_model_build()
-    engine = Engine(batch_size=args.batch_size).load()
+        tiny_model_build(settings.IMAGINEER_TINY_MODEL_DIR)
+    engine = Engine(model_source(), batch_size=args.batch_size, torch_threads=args.threads).load()
     print(
         f"model {engine.source.model_id} on {engine.device}/{engine.dtype}, {args.n} images {args.size}x{args.size}, "
         f"{args.steps} steps, batch {args.batch_size}, torch threads {torch.get_num_threads()}",
@@ -217,7 +218,7 @@ def main() -> None:
             results[f"(a) original: process per image ({count} imgs)"] = count / (time.perf_counter() - started)
 
         refs = None
-        from generation.engine.execute import _lora_refs
+        from generation.worker import _lora_refs
 
         first_job = run.jobs.first()
         assert first_job is not None

@@ -218,7 +218,7 @@ def _jobs_context(user: AnyUser) -> dict[str, Any]:
     queue = job_queue(limit=JOB_HISTORY_LIMIT)
     return {
         "queue": queue,
-        "cancellable": {job.pk for job in queue if perms.can_control(user, job)},
+        "cancellable": {job.pk for job in queue if not job.cancel_requested and perms.can_control(user, job)},
         "history": job_history(limit=JOB_HISTORY_LIMIT),
         "runs": runs,
         "active_runs": [run for run in runs if run.status in ACTIVE_RUN_STATUSES],

@@ -54,8 +54,8 @@ from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from generation.infotext import recipe_infotext
 from generation.model_config import model_source
 from generation.models import BatchGenerationRun, EngineWorker, GenerationJob, Lora
+from generation.services.jobs import run_refresh
 from generation.services.loras import lora_path
-from generation.services.runs import run_mark_running, run_refresh
 from imagineer import jobs
 from imagineer.config import config_get
 
@@ -159,7 +159,9 @@ def chunk_claim(*, job_ids: Sequence[int], task_id: str, worker: str) -> list[Ge
     own = GenerationJob.objects.filter(pk__in=job_ids)
     run_ids = set(own.exclude(run=None).values_list("run_id", flat=True))
     want = len(job_ids)
-    claimed: list[int] = jobs.claim(own.exclude(status=Status.QUEUED), task_id=task_id, worker=worker)
+    claimed: list[int] = []
+    if own.filter(status__in=GenerationJob.IN_PROGRESS).exists():
+        claimed += jobs.claim(own.exclude(status=Status.QUEUED), task_id=task_id, worker=worker)
     if len(run_ids) == 1:
         run_id = next(iter(run_ids))
         while len(claimed) < want:
@@ -173,13 +175,21 @@ def chunk_claim(*, job_ids: Sequence[int], task_id: str, worker: str) -> list[Ge
             # Another worker may take some of these first (the claim is conditional): try the next ones.
             claimed += jobs.claim(GenerationJob.objects.filter(pk__in=front), task_id=task_id, worker=worker)
         # Queued rows of this message whose cancel was requested are settled now.
-        jobs.claim(own.filter(status=Status.QUEUED, cancel_requested=True), task_id=task_id, worker=worker)
+        if own.filter(status=Status.QUEUED, cancel_requested=True).exists():
+            jobs.claim(own.filter(status=Status.QUEUED, cancel_requested=True), task_id=task_id, worker=worker)
     else:
         claimed += jobs.claim(own.filter(status=Status.QUEUED), task_id=task_id, worker=worker)
     return list(
         GenerationJob.objects.filter(pk__in=claimed)
         .select_related("run", "album", "created_by")
         .order_by("row_index", "pk")
+    )
+
+
+def run_mark_running(*, run_id: int) -> None:
+    """A run starts when a worker claims its first chunk."""
+    BatchGenerationRun.objects.filter(pk=run_id, status=BatchGenerationRun.Status.QUEUED).update(
+        status=BatchGenerationRun.Status.RUNNING, started_at=timezone.now()
     )
 
 

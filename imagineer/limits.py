@@ -125,7 +125,7 @@ KINDS = {
     "jobs": Kind(
         "IMAGINEER_LIMIT_QUEUED_JOBS",
         "generation.GenerationJob",
-        ("queued", "running"),
+        ("queued", "running", "cancelling"),
         "image",
         "images",
         _jobs,
@@ -134,7 +134,7 @@ KINDS = {
     "runs": Kind(
         "IMAGINEER_LIMIT_ACTIVE_RUNS",
         "generation.BatchGenerationRun",
-        ("queued", "running"),
+        ("queued", "running", "cancelling"),
         "batch run",
         "batch runs",
         _listed(_run),

@@ -81,7 +81,7 @@ class ImageRequest:
 
 @dataclass
 class GeneratedImage:
-    image: object  # PIL.Image.Image
+    image: Any  # a PIL.Image.Image
     seconds: float
     prompt_chunks: int
     timings: dict = field(default_factory=dict)

@@ -202,12 +202,6 @@ def run_start(
     return run
 
 
-def run_mark_running(*, run_id: int) -> None:
-    BatchGenerationRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now()
-    )
-
-
 @transaction.atomic
 def run_cancel(*, run: BatchGenerationRun) -> BatchGenerationRun:
     """Queued items are dropped now (their messages revoked); running ones stop at their next
