@@ -30,7 +30,7 @@ AlbumWithSummary: TypeAlias = "WithAnnotations[Album, AlbumSummary]"
 
 
 def album_list(*, source_type: str | None = None) -> QuerySet[AlbumWithCount]:
-    albums = Album.objects.annotate(image_count=Count("memberships"))
+    albums = Album.objects.annotate(image_count=Count("memberships")).order_by("-created_at", "-id")
     if source_type:
         albums = albums.filter(source_type=source_type)
     return albums

@@ -36,6 +36,7 @@ from albums.selectors import (
 )
 from albums.services.exports import album_zip_stream
 from albums.services.serving import image_file_response
+from generation.deck_selectors import album_is_deck
 from generation.services.recipes import image_job, image_recipe
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
@@ -98,6 +99,10 @@ def album_list_page(request: HttpRequest) -> HttpResponse:
 def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An album's images; anonymous visitors only for a public album (else 404)."""
     album = get_object_or_404(perms.albums_visible(request.user, album_with_count()), pk=pk)
+    if request.GET.get("view") != "images" and album_is_deck(album=album):
+        from generation.views_decks import deck_page
+
+        return deck_page(request, album)
     sort = request.GET.get("sort", "position")
     sort = sort if sort in SORT_LABELS else "position"
     nsfw = request.GET.get("nsfw", "")
@@ -145,7 +150,8 @@ def url_for_ids(name: str, *leading: int) -> Callable[[int], str]:
 def album_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The album's files as one zip; anonymous visitors only for a public album (else 404)."""
     album = _visible_album(request, pk)
-    response = StreamingHttpResponse(album_zip_stream(album=album), content_type="application/zip")
+    all_takes = request.GET.get("takes") == "all"
+    response = StreamingHttpResponse(album_zip_stream(album=album, all_takes=all_takes), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{album.slug or "album"}.zip"'
     return response
 

@@ -7,7 +7,16 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, GenerationJob, Lora
+from generation.models import (
+    BatchGenerationRun,
+    BatchTemplate,
+    BatchTemplateLora,
+    DeckComparison,
+    DeckSlot,
+    GenerationJob,
+    Lora,
+)
+from generation.services.decks import title_template_validate
 from generation.services.templates import csv_parse, csv_render, template_preview, template_validate
 from imagineer.admin import CuratorModelAdmin
 from imagineer.errors import ApplicationError, form_add_application_error
@@ -41,6 +50,7 @@ class BatchTemplateForm(forms.ModelForm):
             "style_suffix",
             "negative_prompt",
             "example_theme",
+            "title_template",
             "width",
             "height",
             "steps",
@@ -71,6 +81,10 @@ class BatchTemplateForm(forms.ModelForm):
             return cleaned
         self.instance.columns = parsed.columns
         self.instance.csv_data = parsed.rows
+        try:
+            title_template_validate(cleaned.get("title_template", ""), parsed.columns)
+        except ApplicationError as exc:
+            form_add_application_error(self, exc)
         if "prompt_template" in cleaned:
             try:
                 template_validate(
@@ -116,6 +130,7 @@ class BatchTemplateAdmin(CuratorModelAdmin):
                     "style_suffix",
                     "negative_prompt",
                     "example_theme",
+                    "title_template",
                     "prompt_preview",
                 ],
                 "description": "Prompts are built as [base prompt], [theme], [row via template], [style suffix].",
@@ -265,6 +280,60 @@ class GenerationJobAdmin(CuratorModelAdmin):
     list_filter = ["status"]
     search_fields = ["prompt"]
     readonly_fields = [field.name for field in GenerationJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class TakeInline(admin.TabularInline):
+    model = GenerationJob
+    fk_name = "slot"
+    verbose_name = "take"
+    extra = 0
+    fields = ["id", "status", "seed", "strength", "init_image", "result_image", "created_at"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DeckSlot)
+class DeckSlotAdmin(CuratorModelAdmin):
+    """A deck's cards: title, pick (changeable among its takes) and its takes."""
+
+    list_display = ["album", "index", "title", "pick_display", "take_count"]
+    list_select_related = ["album", "pick"]
+    search_fields = ["title", "album__name"]
+    readonly_fields = ["album", "index", "row", "run", "created_at"]
+    fields = ["album", "index", "title", "row", "prompt_edit", "pick", "run", "created_at"]
+    raw_id_fields = ["pick"]
+    inlines = [TakeInline]
+    ordering = ["album", "index"]
+
+    def get_queryset(self, request: HttpRequest):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(take_count=Count("takes"))
+
+    @admin.display(description="takes", ordering="take_count")
+    def take_count(self, obj: DeckSlot) -> int:
+        return getattr(obj, "take_count", 0)
+
+    @admin.display(description="pick")
+    def pick_display(self, obj: DeckSlot) -> str:
+        return str(obj.pick) if obj.pick_id else "first take"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(DeckComparison)
+class DeckComparisonAdmin(CuratorModelAdmin):
+    list_display = ["name", "template", "created_by", "created_at"]
+    list_select_related = ["template", "created_by"]
+    readonly_fields = ["template", "variants", "created_by", "created_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -53,5 +53,6 @@ def recipe_infotext(recipe: dict[str, Any]) -> str:
                 for lora in recipe["loras"]
             ],
             version=f"{VERSION} diffusers {diffusers}".strip() if diffusers else VERSION,
+            denoising_strength=recipe.get("denoising_strength"),
         )
     )

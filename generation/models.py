@@ -104,6 +104,10 @@ class BatchTemplate(models.Model):
     style_suffix = models.TextField(blank=True)
     negative_prompt = models.TextField(blank=True)
     example_theme = models.CharField(max_length=300, blank=True)
+    # How a row names its card ("{value} of {suit}"); empty: the row's first column.
+    title_template = models.CharField(
+        max_length=300, blank=True, help_text="A card's title from its row, with {column} placeholders."
+    )
     width = models.PositiveIntegerField(default=512, validators=size_validators)
     height = models.PositiveIntegerField(default=512, validators=size_validators)
     steps = models.PositiveIntegerField(
@@ -187,6 +191,11 @@ class BatchGenerationRun(Job):
     total_items = models.PositiveIntegerField(default=0)
     completed_items = models.PositiveIntegerField(default=0)
     failed_items = models.PositiveIntegerField(default=0)
+    # A variant of a deck comparison: its place among the comparison's columns.
+    comparison = models.ForeignKey(
+        "DeckComparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    variant = models.PositiveSmallIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_runs"
     )
@@ -211,6 +220,13 @@ class GenerationJob(Job):
 
     run = models.ForeignKey(BatchGenerationRun, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     row_index = models.PositiveIntegerField(null=True, blank=True)
+    # A take of a deck's card: the run's image for the row, a re-roll or a variation.
+    slot = models.ForeignKey("DeckSlot", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes")
+    # img2img ("vary"): the image to start from and how much of it to repaint, in (0, 1].
+    init_image = models.ForeignKey(
+        "albums.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="variations"
+    )
+    strength = models.FloatField(null=True, blank=True)
     album = models.ForeignKey("albums.Album", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
@@ -248,6 +264,52 @@ class GenerationJob(Job):
     def current_step(self) -> int:
         """The denoising step of this job's image (the API's and the pages' name)."""
         return self.progress_done
+
+
+class DeckSlot(models.Model):
+    """One card of a deck (a generated album): a template row with its takes and its pick.
+
+    Takes are the GenerationJobs pointing here (``takes``); the pick is the image exports and
+    finishing use for this card, the first finished take until someone picks another.
+    """
+
+    album = models.ForeignKey("albums.Album", on_delete=models.CASCADE, related_name="slots")
+    index = models.PositiveIntegerField(help_text="The template row, from 0.")
+    title = models.CharField(max_length=300, blank=True)
+    row = models.JSONField(default=dict, blank=True)
+    # Replaces the row's rendered text in the prompts of this slot's new takes.
+    prompt_edit = models.TextField(blank=True)
+    # The run whose settings new takes repeat (template snapshot, theme, size, steps, LoRAs).
+    run = models.ForeignKey(BatchGenerationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="slots")
+    pick = models.ForeignKey("albums.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["album", "index"]
+        verbose_name = "deck slot"
+        constraints = [models.UniqueConstraint(fields=["album", "index"], name="deck_slot_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.index + 1}. {self.title}"
+
+
+class DeckComparison(models.Model):
+    """Up to four runs of one template differing in named settings, shown as slots x variants."""
+
+    template = models.ForeignKey(BatchTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=200)
+    # Per variant, in column order: the settings it changes ({"theme": ..., "lora_weights": ...}).
+    variants = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="deck_comparisons"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class EngineWorker(models.Model):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import views, views_import
+from generation import views, views_decks, views_import
 
 app_name = "generation"
 
@@ -13,6 +13,10 @@ urlpatterns = [
     path("runs/<int:pk>/progress", views.run_progress_partial, name="run-progress"),
     path("runs/<int:pk>/cancel", views.run_cancel_view, name="run-cancel"),
     path("runs/<int:pk>/retry", views.run_retry_view, name="run-retry"),
+    path("runs/<int:pk>/complete", views_decks.run_complete_view, name="run-complete"),
+    path("decks/<int:album_pk>/takes", views_decks.deck_takes_add, name="deck-takes"),
+    path("decks/<int:album_pk>/cards/<int:index>/vary", views_decks.deck_vary, name="deck-vary"),
+    path("decks/<int:album_pk>/cards/<int:index>/pick", views_decks.deck_pick, name="deck-pick"),
     path("generate/", views.generate, name="generate"),
     path("generate/import", views_import.generate_import, name="generate-import"),
     path("jobs/", views.jobs, name="jobs"),

@@ -31,11 +31,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.text import slugify
 from PIL import PngImagePlugin
 
 from albums.models import AlbumImage, Image
 from albums.services.files import atomic_write, media_path
+from generation.engine.img2img import VaryRequest, img2img_generate
 from generation.engine.runtime import (
     BatchSettings,
     Engine,
@@ -54,6 +54,7 @@ from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from generation.infotext import recipe_infotext
 from generation.model_config import model_source
 from generation.models import BatchGenerationRun, EngineWorker, GenerationJob, Lora
+from generation.services.decks import title_file_stem
 from generation.services.jobs import run_refresh
 from generation.services.loras import lora_path
 from imagineer import jobs
@@ -181,7 +182,7 @@ def chunk_claim(*, job_ids: Sequence[int], task_id: str, worker: str) -> list[Ge
         claimed += jobs.claim(own.filter(status=Status.QUEUED), task_id=task_id, worker=worker)
     return list(
         GenerationJob.objects.filter(pk__in=claimed)
-        .select_related("run", "album", "created_by")
+        .select_related("run", "album", "created_by", "init_image")
         .order_by("row_index", "pk")
     )
 
@@ -213,10 +214,13 @@ def _lora_refs(job: GenerationJob) -> tuple[LoraRef, ...]:
 
 
 def _output_name(job: GenerationJob) -> str:
-    if job.run_id is not None and job.album is not None and job.row_index is not None:
-        label = slugify(job.prompt_parts.get("title") or "")[:40] or "image"
-        return f"outputs/{job.album.slug}/{job.row_index + 1:02d}-{label}.png"
-    label = slugify(job.prompt)[:40] or "image"
+    if job.album is not None and job.row_index is not None:
+        label = title_file_stem(job.prompt_parts.get("title") or "", limit=40) or "card"
+        if job.run_id is not None:
+            return f"outputs/{job.album.slug}/{job.row_index + 1:02d}-{label}.png"
+        # A further take of a card (re-roll, variation): beside the run's, told apart by its job.
+        return f"outputs/{job.album.slug}/{job.row_index + 1:02d}-{label}-{job.pk:06d}.png"
+    label = title_file_stem(job.prompt, limit=40) or "image"
     folder = job.album.slug if job.album is not None else "single"
     return f"outputs/{folder}/{job.pk:06d}-{label}.png"
 
@@ -248,6 +252,7 @@ def _recipe(job: GenerationJob, engine: Engine, generated: GeneratedImage, refs:
         "guidance_scale": job.guidance_scale,
         "width": job.width,
         "height": job.height,
+        **({"init_image": job.init_image_id, "denoising_strength": job.strength} if job.strength is not None else {}),
         "device": engine.device,
         "dtype": str(engine.dtype).removeprefix("torch."),
         "libraries": library_versions(),
@@ -358,9 +363,30 @@ class _Chunk:
         self.summary["cancelled"] += jobs.job_cancelled(GenerationJob, job_ids, worker=self.worker)
 
 
+def vary_requests(jobs: Sequence[GenerationJob]) -> list[VaryRequest]:
+    """img2img requests for variation jobs: each one's source image read from its file."""
+    from PIL import Image as PILImage
+
+    requests = []
+    for job in jobs:
+        if job.init_image is None:
+            raise EngineError(f"Job {job.pk}: the image to vary was deleted.")
+        with PILImage.open(media_path(job.init_image.file.name)) as source:
+            requests.append(VaryRequest(job.prompt, job.negative_prompt, job.seed, source.convert("RGB")))
+    return requests
+
+
 def _group_key(job: GenerationJob) -> tuple:
     stack = tuple((entry["sha256"], entry["weight"]) for entry in job.lora_stack)
-    return (stack, job.width, job.height, job.steps, job.guidance_scale, job.scheduler or DEFAULT_SCHEDULER)
+    return (
+        stack,
+        job.width,
+        job.height,
+        job.steps,
+        job.guidance_scale,
+        job.scheduler or DEFAULT_SCHEDULER,
+        job.strength,
+    )
 
 
 def chunk_run(*, job_ids: Sequence[int], task_id: str, hostname: str | None = None) -> ChunkSummary:
@@ -449,9 +475,19 @@ def _part_run(chunk: _Chunk, part: list[GenerationJob], batch: BatchSettings, re
         if chunk.engine_status.ready():
             engine_status_write(chunk.engine, hostname=chunk.hostname)
 
-    requests = [ImageRequest(job.prompt, job.negative_prompt, job.seed) for job in part]
     try:
-        images = chunk.engine.generate(requests, batch, on_step=on_step, batch_size=len(part))
+        if part[0].strength is not None:
+            images = img2img_generate(
+                chunk.engine,
+                vary_requests(part),
+                batch,
+                strength=part[0].strength,
+                on_step=on_step,
+                batch_size=len(part),
+            )
+        else:
+            requests = [ImageRequest(job.prompt, job.negative_prompt, job.seed) for job in part]
+            images = chunk.engine.generate(requests, batch, on_step=on_step, batch_size=len(part))
     except GenerationCancelled:
         chunk.cancelled(ids)
         return

@@ -16,6 +16,14 @@ from albums.api.album_views import (
     LegacyBatchDetailView,
     LegacyBatchListView,
 )
+from generation.api.deck_views import (
+    DeckSlotsView,
+    DeckSlotView,
+    DeckTakesView,
+    SlotPickView,
+    SlotTakesView,
+    SlotVaryView,
+)
 from generation.api.import_views import RecipeImportView
 from generation.api.views import (
     BatchTemplateViewSet,
@@ -60,6 +68,12 @@ urlpatterns = [
     path("labeling/image/<int:pk>", ImageLabelView.as_view(), name="labeling-image"),
     path("labeling/album/<int:pk>", AlbumLabelView.as_view(), name="labeling-album"),
     path("labeling/tasks/<str:task_id>", TaskStatusView.as_view(), name="labeling-task"),
+    path("albums/<int:album_pk>/slots", DeckSlotsView.as_view(), name="deck-slots"),
+    path("albums/<int:album_pk>/slots/<int:index>", DeckSlotView.as_view(), name="deck-slot"),
+    path("albums/<int:album_pk>/takes", DeckTakesView.as_view(), name="deck-takes"),
+    path("albums/<int:album_pk>/slots/<int:index>/takes", SlotTakesView.as_view(), name="deck-slot-takes"),
+    path("albums/<int:album_pk>/slots/<int:index>/vary", SlotVaryView.as_view(), name="deck-slot-vary"),
+    path("albums/<int:album_pk>/slots/<int:index>/pick", SlotPickView.as_view(), name="deck-slot-pick"),
     path("schema", SchemaView.as_view(), name="schema"),
     # The split view serves its start-up script as a separate file: no inline script (CSP).
     path("schema/swagger-ui", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="swagger-ui"),

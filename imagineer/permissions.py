@@ -89,6 +89,8 @@ VIEW_MODELS = [
     ("generation", "batchgenerationrun"),
     ("generation", "generationjob"),
     ("generation", "lora"),
+    ("generation", "deckslot"),
+    ("generation", "deckcomparison"),
     ("labeling", "label"),
     ("labeling", "labelingjob"),
     ("training", "trainingrun"),
@@ -280,6 +282,15 @@ def can_control(user: AnyUser, obj: Model) -> bool:
     return is_curator(signed_in) or _owns(signed_in, obj)
 
 
+def can_change_deck(user: AnyUser, album: Album) -> bool:
+    """More takes, variations, picks and completing a deck: its owner or a curator, with the
+    role that may generate. Viewers see decks; they change none."""
+    signed_in = _signed_in(user)
+    if signed_in is None or not can_act(signed_in, GENERATE):
+        return False
+    return is_curator(signed_in) or _owns(signed_in, album)
+
+
 def can_label_album(user: AnyUser, album: Album) -> bool:
     """Labeling an album replaces the labels of its images: its owner or a curator."""
     signed_in = _signed_in(user)
@@ -362,6 +373,11 @@ def ensure_can_edit(user: AnyUser, obj: Model) -> None:
 def ensure_can_control(user: AnyUser, obj: Model) -> None:
     if not can_control(user, obj):
         raise PermissionDenied(f"Only a curator or whoever started it may change this {obj._meta.verbose_name}.")
+
+
+def ensure_can_change_deck(user: AnyUser, album: Album) -> None:
+    if not can_change_deck(user, album):
+        raise PermissionDenied("Only the deck's owner or a curator may change its cards.")
 
 
 def ensure_can_label_album(user: AnyUser, album: Album) -> None:

@@ -6,10 +6,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from django.utils.text import slugify
-
 from albums.models import Album, AlbumImage
 from albums.services.files import media_path
+from generation.services.decks import title_file_stem
 
 ZIP_CHUNK = 256 * 1024
 
@@ -41,22 +40,38 @@ class _ZipSink:
         return data
 
 
-def album_zip_entries(*, album: Album) -> list[tuple[str, str]]:
-    """(name in the zip, file under MEDIA_ROOT) per image, in album order: ``001-aries.png``."""
+def album_zip_entries(*, album: Album, all_takes: bool = False) -> list[tuple[str, str]]:
+    """(name in the zip, file under MEDIA_ROOT) per image, in album order: ``001-aries.png``.
+
+    A deck gives its picks in slot order, named by card title (``01-ace-of-spades.png``), or
+    with ``all_takes`` every take of every card (``01-ace-of-spades-2.png`` for the second).
+    """
+    from generation.deck_selectors import album_is_deck, deck_cards
+
+    if album_is_deck(album=album):
+        entries = []
+        for card in deck_cards(album=album):
+            stem = title_file_stem(card.slot.title) or f"card-{card.slot.index + 1}"
+            prefix = f"{card.slot.index + 1:02d}-{stem}"
+            images = card.images if all_takes else [card.pick] if card.pick is not None else []
+            for number, image in enumerate(images, start=1):
+                suffix = PurePosixPath(image.file.name).suffix.lower()
+                entries.append((f"{prefix}-{number}{suffix}" if all_takes else f"{prefix}{suffix}", image.file.name))
+        return entries
     entries = []
     rows = AlbumImage.objects.filter(album=album).order_by("position", "id").values_list("image__file", "image__title")
     for index, (name, title) in enumerate(rows, start=1):
-        stem = slugify(title)[:60] if title else PurePosixPath(name).stem
+        stem = (title_file_stem(title) if title else "") or PurePosixPath(name).stem
         entries.append((f"{index:03d}-{stem}{PurePosixPath(name).suffix.lower()}", name))
     return entries
 
 
-def album_zip_stream(*, album: Album) -> Iterator[bytes]:
+def album_zip_stream(*, album: Album, all_takes: bool = False) -> Iterator[bytes]:
     """The album's zip, a chunk at a time; files missing on disk are left out.
 
     The album's images are read now (in the request), the files only as the response streams.
     """
-    return _zip_stream(album_zip_entries(album=album))
+    return _zip_stream(album_zip_entries(album=album, all_takes=all_takes))
 
 
 def _zip_stream(entries: list[tuple[str, str]]) -> Iterator[bytes]:

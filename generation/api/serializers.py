@@ -330,6 +330,13 @@ class RunStartSerializer(serializers.Serializer):
         help_text='In a form (multipart) body: one field `overrides` holding a JSON object (`{"steps": 20}`), '
         "or dotted fields (`overrides.steps`).",
     )
+    rows = serializers.ListField(
+        child=serializers.IntegerField(min_value=0),
+        required=False,
+        help_text="Try first: only these template rows (from 0); complete the deck later.",
+    )
+    first = serializers.IntegerField(required=False, min_value=1, help_text="Try first: only the first N rows.")
+    sample = serializers.IntegerField(required=False, min_value=1, help_text="Try first: N rows at random.")
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         return super().to_internal_value(_form_overrides(data) if html.is_html_input(data) else data)

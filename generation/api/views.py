@@ -34,6 +34,7 @@ from generation.api.serializers import (
 )
 from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
 from generation.selectors import job_list, lora_list, run_progress, template_list, template_runs
+from generation.services.decks import run_complete
 from generation.services.jobs import job_cancel, job_submit
 from generation.services.loras import lora_delete, lora_upload
 from generation.services.runs import run_cancel, run_retry, run_start
@@ -157,6 +158,9 @@ class BatchTemplateViewSet(viewsets.ReadOnlyModelViewSet):
             theme=data["theme"],
             album_name=data.get("album_name") or None,
             overrides=data.get("overrides") or None,
+            rows=data.get("rows"),
+            first=data.get("first"),
+            sample=data.get("sample"),
             created_by=perms.acting_user(request.user),
         )
         location = reverse("api:batch-template-run-detail", kwargs={"template_pk": template.pk, "pk": run.pk})
@@ -220,6 +224,16 @@ class TemplateRunViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
         run = self.get_object()
         run_retry(run=run)
         run.refresh_from_db()
+        return accepted(RunSerializer(run, context={"request": request}).data, self._location(run), request)
+
+    @extend_schema(
+        summary="Complete the deck: make the rows a try-first run left out, into the same album",
+        request=None,
+        responses={202: OpenApiResponse(RunSerializer, description="Queued; poll the run.")},
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        run = run_complete(run=self.get_object(), created_by=perms.acting_user(request.user))
         return accepted(RunSerializer(run, context={"request": request}).data, self._location(run), request)
 
 

@@ -54,6 +54,8 @@ class Infotext:
     rng: str = "CPU"
     loras: Sequence[InfotextLora] = ()
     version: str = ""
+    # img2img: how much of the source was repainted (A1111 writes it only for img2img).
+    denoising_strength: float | None = None
 
 
 def quote(value: Any) -> str:
@@ -101,6 +103,7 @@ def infotext_build(info: Infotext) -> str:
         "Size": f"{info.width}x{info.height}",
         "Model hash": info.model_hash[:10] or None,
         "Model": info.model or None,
+        "Denoising strength": _number(info.denoising_strength) if info.denoising_strength is not None else None,
         # A1111 leaves RNG out when it is its default, the GPU.
         "RNG": info.rng if info.rng != "GPU" else None,
         "Lora hashes": hashes or None,

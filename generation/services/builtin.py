@@ -44,6 +44,7 @@ def builtin_templates_load(*, data_dir: Path = DATA_DIR) -> list[BuiltinResult]:
             "style_suffix": spec.get("style_suffix", ""),
             "negative_prompt": spec.get("negative_prompt", ""),
             "example_theme": spec.get("example_theme", ""),
+            "title_template": spec.get("title_template", ""),
             "width": spec.get("width", 512),
             "height": spec.get("height", 512),
             "steps": spec.get("steps", 25),

@@ -19,6 +19,7 @@ from albums.models import Album, AlbumImage
 from albums.services.curation import album_create
 from albums.services.files import media_path
 from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
+from generation.services.decks import rows_select, run_jobs_build, slots_create
 from generation.services.jobs import (
     chunks_enqueue,
     generation_params_validate,
@@ -29,8 +30,6 @@ from generation.services.jobs import (
 )
 from generation.services.templates import (
     lora_weight_parse,
-    prompt_construct,
-    prompt_render_row,
     template_validate,
 )
 from generation.types import RunOverrides
@@ -107,9 +106,18 @@ def run_start(
     theme: str,
     album_name: str | None = None,
     overrides: dict | None = None,
+    rows: list[int] | None = None,
+    first: int | None = None,
+    sample: int | None = None,
     created_by: User | None = None,
 ) -> BatchGenerationRun:
-    limit_check(user=created_by, runs=1, jobs=len(template.csv_data))
+    """Start a run: the album (a deck, one slot per row) now, the chosen rows' jobs on the gpu queue.
+
+    ``rows`` (indices from 0), ``first`` or ``sample`` make only some rows (try first);
+    ``run_complete`` makes the rest later into the same deck.
+    """
+    chosen = rows_select(total=len(template.csv_data), rows=rows, first=first, sample=sample)
+    limit_check(user=created_by, runs=1, jobs=len(chosen))
     theme = (theme or "").strip()
     if len(theme) > 500:
         raise field_error("theme", f"The theme is {len(theme)} characters; the limit is 500.")
@@ -151,52 +159,28 @@ def run_start(
         description=f"Generated from template {template.name!r} with theme {theme!r}.",
         created_by=created_by,
     )
-    rows = list(template.csv_data)
     run = BatchGenerationRun.objects.create(
         template=template,
         template_snapshot=_template_snapshot(template, lora_snapshot),
         theme=theme,
         overrides=dict(params),
         album=album,
-        total_items=len(rows),
-        progress_total=len(rows) * params["steps"],
+        total_items=len(chosen),
+        progress_total=len(chosen) * params["steps"],
         created_by=created_by,
     )
-    seeds = _seeds(len(rows), policy=params["seed_policy"], base=params["seed"])
-    jobs = []
-    for index, row in enumerate(rows):
-        row_text = prompt_render_row(template.prompt_template, row)
-        jobs.append(
-            GenerationJob(
-                run=run,
-                row_index=index,
-                album=album,
-                prompt=prompt_construct(
-                    base_prompt=template.base_prompt,
-                    theme=theme,
-                    row_text=row_text,
-                    style_suffix=template.style_suffix,
-                ),
-                negative_prompt=params["negative_prompt"],
-                prompt_parts={
-                    "base_prompt": template.base_prompt,
-                    "theme": theme,
-                    "row_text": row_text,
-                    "style_suffix": template.style_suffix,
-                    "row": dict(row),
-                    "title": str(next(iter(row.values()), "")) if row else "",
-                },
-                width=params["width"],
-                height=params["height"],
-                steps=params["steps"],
-                progress_total=params["steps"],
-                guidance_scale=params["guidance_scale"],
-                seed=seeds[index],
-                scheduler=settings.IMAGINEER_SCHEDULER,
-                lora_stack=lora_snapshot,
-                created_by=created_by,
-            )
-        )
+    slots = slots_create(album=album, run=run, template=template)
+    seeds = _seeds(len(slots), policy=params["seed_policy"], base=params["seed"])
+    if params["seed"] is None and params["seed_policy"] != "random":
+        # Recorded so that completing the deck later continues the same seeds.
+        run.overrides["seed"] = seeds[0]
+        run.save(update_fields=["overrides"])
+    jobs = run_jobs_build(
+        run=run,
+        slots=[slots[index] for index in chosen],
+        seeds={index: seeds[index] for index in chosen},
+        created_by=created_by,
+    )
     created = GenerationJob.objects.bulk_create(jobs)
     chunks_enqueue([job.pk for job in created])
     return run

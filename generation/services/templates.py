@@ -301,6 +301,7 @@ def template_save(
     style_suffix: str = "",
     negative_prompt: str = "",
     example_theme: str = "",
+    title_template: str = "",
     width: int = 512,
     height: int = 512,
     steps: int = 25,
@@ -323,8 +324,12 @@ def template_save(
         style_suffix=style_suffix,
         example_theme=example_theme,
     )
+    from generation.services.decks import title_template_validate
+
+    title_template_validate(title_template, columns)
     template = instance or BatchTemplate(created_by=created_by)
     template.name = name.strip()
+    template.title_template = title_template.strip()
     template.slug = slug or template.slug or slugify(name)[:200]
     template.description = description
     template.columns = list(columns)
