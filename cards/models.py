@@ -204,6 +204,10 @@ class FinishedCard(models.Model):
     source_image = models.ForeignKey(
         "albums.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="finished_from"
     )
+    # The deck's card this was made for (its pick is ``source_image``); empty for the back.
+    slot = models.ForeignKey(
+        "generation.DeckSlot", null=True, blank=True, on_delete=models.SET_NULL, related_name="finished_cards"
+    )
     image = models.OneToOneField("albums.Image", on_delete=models.CASCADE, related_name="finished_card")
     render_key = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)

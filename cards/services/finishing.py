@@ -124,6 +124,7 @@ def _record(
     title: str,
     row: dict[str, Any],
     source_image: Image | None,
+    slot_id: int | None,
     rendered: _Rendered,
     render_key: str,
     created_by: Any,
@@ -155,6 +156,7 @@ def _record(
     if finished is None:
         finished = FinishedCard(design=design, album=album, side=side, position=position)
     finished.title, finished.row, finished.source_image = title[:300], row, source_image
+    finished.slot_id = slot_id
     finished.image, finished.render_key = image, render_key
     finished.save()
     if previous is not None:
@@ -249,6 +251,7 @@ def deck_finish(
                         title="Back" if card_source is None else card_source.title,
                         row={} if card_source is None else dict(card_source.row),
                         source_image=None if card_source is None else card_source.image,
+                        slot_id=None if card_source is None else card_source.slot_id,
                         rendered=rendered,
                         render_key=key,
                         created_by=created_by,
