@@ -88,6 +88,7 @@ def finish_page(request: HttpRequest, album_pk: int) -> HttpResponse:
         "chosen": request.POST.getlist("formats") if request.method == "POST" else list(EXPORT_FILES),
         "can_finish": can_finish,
         "errors": errors,
+        "general_errors": errors.get("__all__", []),
         "jobs": list(finishing_jobs_visible(request.user, album).order_by("-created_at", "-id")[:10]),
         "hires_limits": (HIRES_SCALE_MIN, HIRES_SCALE_MAX, HIRES_DENOISE_MIN, HIRES_DENOISE_MAX),
     }

@@ -73,6 +73,8 @@ def world_build() -> World:
         LoraFactory,
         UserFactory,
     )
+    from albums.services.files import media_path
+    from cards.models import CardDesign, FinishingJob
     from labeling.models import LabelingJob
     from training.models import TrainingRun
 
@@ -127,6 +129,13 @@ def world_build() -> World:
         created_by=owner,
         status=TrainingRun.Status.TRAINING,
     )
+    design = CardDesign.objects.create(template=template, name="m-design")
+    finishing = FinishingJob.objects.create(album=album, design=design, created_by=owner)
+    export = f"exports/{album.slug}/job-{finishing.pk}/cards.zip"
+    media_path(export).parent.mkdir(parents=True, exist_ok=True)
+    media_path(export).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
+    finishing.result = {"files": {"zip": export}}
+    finishing.save(update_fields=["result"])
     tokens = {role: token_create(user=user, name="matrix")[1] for role, user in users.items()}
     ids = {
         "album": album.pk,
@@ -141,6 +150,8 @@ def world_build() -> World:
         "scrape": scrape.pk,
         "labeling_job": labeling_job.pk,
         "training": training.pk,
+        "design": design.pk,
+        "finishing": finishing.pk,
         "album_slug": album.slug,
         "token": owner.api_tokens.get().pk,
     }
