@@ -97,12 +97,14 @@ def finish_page(request: HttpRequest, album_pk: int) -> HttpResponse:
 
 def _job_context(job: FinishingJob, user: AnyUser) -> dict[str, Any]:
     total = job.progress_total or 0
+    written = (job.result or {}).get("files", {})
     return {
         "job": job,
         "finished": job.is_finished,
         "can_control": perms.can_control(user, job),
         "percent": round(100 * job.progress_done / total, 1) if total else 0,
-        "files": [(name, EXPORT_LABELS.get(name, name)) for name in (job.result or {}).get("files", {})],
+        # In the order they were asked for (jsonb does not keep the files' key order).
+        "files": [(name, EXPORT_LABELS.get(name, name)) for name in job.formats if name in written],
         "missing": (job.result or {}).get("missing", []),
         "failed": (job.result or {}).get("failed", []),
     }
