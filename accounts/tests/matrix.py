@@ -63,6 +63,8 @@ class World:
 def world_build() -> World:
     from accounts.services import token_create
     from albums.models import ScrapeJob
+    from albums.services.files import media_path
+    from cards.models import CardDesign, FinishingJob
     from generation.models import BatchGenerationRun, GenerationJob
     from imagineer.tests.factories import (
         AlbumFactory,
@@ -73,8 +75,6 @@ def world_build() -> World:
         LoraFactory,
         UserFactory,
     )
-    from albums.services.files import media_path
-    from cards.models import CardDesign, FinishingJob
     from labeling.models import LabelingJob
     from training.models import TrainingRun
 

@@ -71,7 +71,10 @@ def test_finish_a_zodiac_deck_and_download_each_export(page, live_server, celery
                 assert len(members) >= 2
         else:
             assert target.read_bytes().startswith(b"%PDF")
-    with zipfile.ZipFile(tmp_path / f"{album.slug}-cards.zip") as archive:
-        with archive.open("012-pisces.png") as handle, PILImage.open(handle) as card:
-            assert card.size == (815, 1110)
+    with (
+        zipfile.ZipFile(tmp_path / f"{album.slug}-cards.zip") as archive,
+        archive.open("012-pisces.png") as handle,
+        PILImage.open(handle) as card,
+    ):
+        assert card.size == (815, 1110)
     assert job.result["missing"] == []

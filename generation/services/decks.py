@@ -25,6 +25,7 @@ from albums.models import Album, AlbumImage, Image
 from generation.models import BatchGenerationRun, BatchTemplate, DeckSlot, GenerationJob
 from generation.services.jobs import chunks_enqueue, seed_random, seed_validate
 from generation.services.templates import prompt_construct, prompt_render_row, template_placeholders
+from generation.steering import jobs_steer
 from imagineer.errors import ApplicationError, field_error
 from imagineer.limits import limit_check
 
@@ -149,6 +150,7 @@ def run_jobs_build(
                 created_by=created_by,
             )
         )
+    jobs_steer(run.template, jobs)
     return jobs
 
 
@@ -261,6 +263,9 @@ def _take_job(
             setattr(job, name, getattr(base, name))
         job.lora_stack, job.progress_total = base.lora_stack, base.steps
         job.prompt_parts = {**base.prompt_parts, "init_image": parts.get("init_image")}
+    elif init_image is None:
+        # A new take of a guided card is guided too (a variation starts from its source instead).
+        jobs_steer(run.template, [job])
     return job
 
 
