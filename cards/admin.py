@@ -91,7 +91,7 @@ class CardDesignAdmin(admin.ModelAdmin):
             },
         ),
         ("Fonts", {"fields": ["font_fallbacks"]}),
-        ("Back", {"fields": ["back_image", "back_color"]}),
+        ("Back", {"fields": ["back_image", "back_color", "back_prompt"]}),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
 

@@ -113,6 +113,10 @@ class CardDesign(models.Model):
 
     back_image = models.FileField(upload_to="cards/backs/", max_length=300, blank=True)
     back_color = models.CharField(max_length=32, default="#1f2a44", help_text="The back when there is no image.")
+    back_prompt = models.TextField(
+        blank=True,
+        help_text="Generate the back from this prompt, once per deck, when there is no uploaded back image.",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="card_designs"

@@ -1,7 +1,7 @@
 """Celery tasks of finishing: thin, they take ids and call ``cards.worker`` inside the body.
 
-``hires_run_task`` is routed to the gpu queue (``cards.tasks.hires_*`` in settings): it needs
-the resident pipeline. ``finishing_run_task`` runs on the default queue.
+``gpu_run_task`` (the generated back and the hires pass) is routed to the gpu queue
+(``cards.tasks.gpu_run`` in settings): it needs the resident pipeline. ``finishing_run_task`` runs on the default queue.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ def finishing_run_task(self: Any, job_id: int) -> dict:
     return finishing_run(job_id=job_id, task_id=self.request.id)
 
 
-@job_task(name="cards.tasks.hires_run")
-def hires_run_task(self: Any, job_id: int) -> dict:
-    from cards.hires_worker import hires_run
+@job_task(name="cards.tasks.gpu_run")
+def gpu_run_task(self: Any, job_id: int) -> dict:
+    from cards.gpu_worker import gpu_run
 
-    return hires_run(job_id=job_id, task_id=self.request.id)
+    return gpu_run(job_id=job_id, task_id=self.request.id)

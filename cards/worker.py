@@ -79,6 +79,7 @@ def finishing_run(*, job_id: int, task_id: str) -> dict:
     job = FinishingJob.objects.select_related("album", "design", "created_by").get(pk=job_id)
     progress = _Progress(job, worker)
     previous = dict(job.result or {})
+    back_art = media_path(previous["back"]) if previous.get("back") else None
     try:
         sources = job_sources(job)
         if job.formats:
@@ -89,8 +90,10 @@ def finishing_run(*, job_id: int, task_id: str) -> dict:
                 output_dir=media_path(f"exports/{job.album.slug}/job-{job.pk}"),
                 sources=sources,
                 duplex=job.duplex,
+                force=job.force,
                 progress=progress,
                 created_by=job.created_by,
+                back_art=back_art,
             )
             finish = exported.finish
             root = Path(settings.MEDIA_ROOT).resolve()
@@ -103,6 +106,7 @@ def finishing_run(*, job_id: int, task_id: str) -> dict:
                 force=job.force,
                 progress=progress,
                 created_by=job.created_by,
+                back_art=back_art,
             )
             files = {}
     except FinishingStopped:

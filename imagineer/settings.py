@@ -371,7 +371,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "generation.tasks.*": {"queue": "gpu"},
     "training.tasks.*": {"queue": "gpu"},
-    "cards.tasks.hires_run": {"queue": "gpu"},
+    "cards.tasks.gpu_run": {"queue": "gpu"},
     "labeling.tasks.*": {"queue": "labeling"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

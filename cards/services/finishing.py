@@ -110,8 +110,15 @@ def _front_render(spec: CardSpec, source: CardSource, relative: str, overlays: d
     return _write(relative, card, spec.geometry.dpi)
 
 
-def _back_render(spec: CardSpec, relative: str) -> _Rendered:
-    return _write(relative, back_render(spec), spec.geometry.dpi)
+def _back_render(spec: CardSpec, relative: str, art: Path | None = None) -> _Rendered:
+    if art is None:
+        return _write(relative, back_render(spec), spec.geometry.dpi)
+    try:
+        image = image_open_checked(art)
+    except (ImageInputError, OSError) as exc:
+        raise ApplicationError(f"The generated card back cannot be read: {exc}") from None
+    with image:
+        return _write(relative, back_render(spec, image), spec.geometry.dpi)
 
 
 @transaction.atomic
@@ -183,9 +190,13 @@ def deck_finish(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     created_by: Any = None,
+    back_art: Path | None = None,
 ) -> FinishResult:
     """Make every card that has a pick into a finished card (and the back); cards without a
-    pick are listed in ``missing``, cards whose pick cannot be read in ``failed``."""
+    pick are listed in ``missing``, cards whose pick cannot be read in ``failed``.
+
+    ``back_art``: a generated back picture (the design's back prompt) instead of its image or colour.
+    """
     if sources is None:
         sources = album_card_sources(album=album, title_template=title_template)
     spec = design_spec(design)
@@ -208,14 +219,15 @@ def deck_finish(
 
     done = 0
     report(done)
-    back_key = _key(fingerprint, "back")
+    back_key = _key(fingerprint, "back", *([back_art.name] if back_art is not None else []))
     back = existing.get((FinishedCard.Side.BACK, 0))
     with ThreadPoolExecutor(max_workers=_workers(workers)) as pool:
         futures: list[tuple[CardSource | None, str, Future[_Rendered]]] = []
         if _is_current(back, back_key, force):
             result.back, result.reused, done = back, result.reused + 1, done + 1
         else:
-            futures.append((None, back_key, pool.submit(_back_render, spec, f"{folder}/back-{back_key[:12]}.png")))
+            back_file = f"{folder}/back-{back_key[:12]}.png"
+            futures.append((None, back_key, pool.submit(_back_render, spec, back_file, back_art)))
         for source in picked:
             assert source.image is not None
             key = _key(
@@ -240,7 +252,8 @@ def deck_finish(
                 try:
                     rendered = future.result()
                 except ApplicationError as exc:
-                    assert card_source is not None
+                    if card_source is None:  # the back: no deck without it
+                        raise
                     result.failed.append((card_source, exc.message))
                 else:
                     finished = _record(
@@ -311,6 +324,8 @@ def deck_export(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     created_by: Any = None,
+    force: bool = False,
+    back_art: Path | None = None,
 ) -> ExportResult:
     """Finish the deck (reusing current cards), then write each chosen export into ``output_dir``
     (default ``MEDIA_ROOT/exports/<album>/design-<id>/``)."""
@@ -320,9 +335,11 @@ def deck_export(
         design=design,
         sources=sources,
         title_template=title_template,
+        force=force,
         progress=progress,
         workers=workers,
         created_by=created_by,
+        back_art=back_art,
     )
     if not finish.cards or finish.back is None:
         raise ApplicationError(

@@ -1,8 +1,9 @@
 """Finishing jobs: start, cancel, send again. The work itself is in ``cards.worker``.
 
-A job with ``hires`` goes to the gpu queue first (``hires_run_task``: an img2img pass over every
+A job that needs the pipeline goes to the gpu queue first (``gpu_run_task``: the back generated
+from the design's prompt when the deck has none yet, and with ``hires`` an img2img pass over every
 pick); that task hands the job on to the default queue (``finishing_run_task``), which renders the
-cards and writes the exports. Without ``hires`` the job goes straight to the default queue.
+cards and writes the exports. Any other job goes straight to the default queue.
 """
 
 from __future__ import annotations
@@ -22,17 +23,24 @@ from cards.models import (
     FinishingJob,
 )
 from cards.services.finishing import export_formats_check
-from cards.tasks import finishing_run_task, hires_run_task
+from cards.tasks import finishing_run_task, gpu_run_task
 from imagineer import jobs
 from imagineer.errors import ApplicationError, field_error
 
+STAGE_BACK = "back"
 STAGE_HIRES = "hires"
 STAGE_FINISH = "finish"
+GPU_STAGES = (STAGE_BACK, STAGE_HIRES)
+
+
+def back_wanted(design: CardDesign) -> bool:
+    """The design's back is generated from its prompt (an uploaded back image wins)."""
+    return bool(design.back_prompt.strip()) and not design.back_image
 
 
 def _enqueue(job: FinishingJob) -> None:
     rows = FinishingJob.objects.filter(pk=job.pk)
-    task = hires_run_task if job.hires and job.stage in ("", STAGE_HIRES) else finishing_run_task
+    task = gpu_run_task if job.stage in GPU_STAGES else finishing_run_task
     job.task_id = jobs.enqueue_on_commit(task, rows, args=[job.pk])
 
 
@@ -81,7 +89,7 @@ def finishing_start(
         hires=hires,
         hires_scale=hires_scale,
         hires_denoise=hires_denoise,
-        stage=STAGE_HIRES if hires else STAGE_FINISH,
+        stage=STAGE_BACK if back_wanted(design) else STAGE_HIRES if hires else STAGE_FINISH,
         created_by=created_by,
     )
     _enqueue(job)
@@ -106,14 +114,14 @@ def finishing_resend(job_ids: Sequence[int]) -> None:
 
 
 @transaction.atomic
-def finishing_hand_on(*, job_id: int, worker: str, hires: dict[str, str]) -> bool:
+def finishing_hand_on(*, job_id: int, worker: str, hires: dict[str, str], back: str = "") -> bool:
     """The gpu step is done: record its outputs and queue the job again for the default queue.
 
     Only the worker holding the job hands it on; the attempt it used is given back (one
     attempt counts for the whole job, not once per queue).
     """
     held = jobs.held(FinishingJob, [job_id], worker=worker)
-    if not held.update(stage=STAGE_FINISH, result={"hires": hires}):
+    if not held.update(stage=STAGE_FINISH, result={"hires": hires, "back": back}):
         return False
     jobs.release(FinishingJob, [job_id], worker=worker)
     job = FinishingJob.objects.get(pk=job_id)

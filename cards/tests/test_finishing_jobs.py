@@ -143,3 +143,37 @@ def test_hires_pass_on_the_gpu_worker_then_finishing_on_the_default_queue(
     # Without hires the cards are made from the picks again: a different render.
     plain = _finished(finishing_start(album=album, design=classic))
     assert plain.result["rendered"] == 2
+
+
+def test_a_back_generated_from_the_prompt_once_per_deck(celery_worker, zodiac_template):
+    from generation.tests.decks_support import deck_build
+
+    design = design_create(
+        template=zodiac_template, name="Starry", title_template="{sign}", back_prompt="a starry night card back"
+    )
+    album = deck_build(slots=2, takes=1, titles=["Aries", "Taurus"])
+    celery_worker("gpu", extra_env=WORKER_ENV)
+    celery_worker("default")
+    job = finishing_start(album=album, design=design)
+    assert job.stage == "back"
+    job = _finished(job, timeout=180)
+    assert job.status == FinishingJob.Status.SUCCEEDED, job.error
+    back_file = media_path(job.result["back"])
+    with PILImage.open(back_file) as art:
+        # The deck's generation width (64), at the card's aspect (trim + bleed, 69 x 94 mm).
+        assert art.size == (64, 88)
+        fields = infotext_parse(art.info["parameters"])
+    assert fields["prompt"] == "a starry night card back"
+    sidecar = json.loads(back_file.with_suffix(".json").read_text())
+    assert sidecar["card_back"] == {"album": album.pk, "design": design.pk}
+    back = FinishedCard.objects.get(album=album, design=design, side=FinishedCard.Side.BACK)
+    with PILImage.open(media_path(back.image.file.name)) as card:
+        assert card.size == (815, 1110)
+        # Generated art, not the plain back colour.
+        assert len(card.crop((200, 300, 600, 800)).getcolors(maxcolors=1 << 20) or []) > 100
+    made = back_file.stat().st_mtime_ns
+
+    again = _finished(finishing_start(album=album, design=design), timeout=180)
+    assert again.status == FinishingJob.Status.SUCCEEDED, again.error
+    assert again.result["back"] == job.result["back"] and back_file.stat().st_mtime_ns == made
+    assert again.result["reused"] == 3
