@@ -266,6 +266,23 @@ TABLE = [
     C("api/scrape-jobs/<int:pk>/cancel", "POST", "/api/scrape-jobs/{scrape}/cancel", (ANON_API, 403, 200, 404, 200)),
     # --- finished cards: finishing changes the deck (its owner or a curator); reads as the album
     C("api/cards/designs", "GET", "/api/cards/designs", (ANON_API, *SIGNED_IN)),
+    # A template's designs change with the template: its owner or a curator.
+    C(
+        "api/cards/designs",
+        "POST",
+        "/api/cards/designs",
+        (ANON_API, 403, 201, 403, 201),
+        data={"template": "{template}", "name": "m-new"},
+    ),
+    C("api/cards/designs/<int:pk>", "GET", "/api/cards/designs/{design}", (ANON_API, *SIGNED_IN)),
+    C(
+        "api/cards/designs/<int:pk>",
+        "PATCH",
+        "/api/cards/designs/{design}",
+        (ANON_API, 403, 200, 403, 200),
+        data={"dpi": 150},
+    ),
+    C("api/cards/designs/<int:pk>/copy", "POST", "/api/cards/designs/{design}/copy", (ANON_API, 403, 201, 403, 201)),
     C(
         "api/cards/designs/<int:pk>/preview.png",
         "GET",

@@ -12,6 +12,7 @@ from cards.models import (
     CardDesign,
     FinishingJob,
 )
+from cards.services.designs import EDITABLE_FIELDS
 from cards.services.finishing import EXPORT_FILES
 from imagineer.api_common import JOB_STATE_FIELDS, JobStateSerializer
 
@@ -42,6 +43,39 @@ class CardDesignSerializer(serializers.ModelSerializer):
         from rest_framework.reverse import reverse
 
         return reverse("cards-api:design-preview", kwargs={"pk": design.pk}, request=self.context.get("request"))
+
+
+# Files (frame overlay, back image) are uploaded in the admin; everything else is JSON here.
+DESIGN_JSON_FIELDS = [name for name in EDITABLE_FIELDS if name not in ("frame_overlay", "back_image")]
+
+
+class CardDesignDetailSerializer(CardDesignSerializer):
+    class Meta(CardDesignSerializer.Meta):
+        fields = ["id", "template", *DESIGN_JSON_FIELDS, "preview_url", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class CardDesignWriteSerializer(serializers.ModelSerializer):
+    """A design's settings, types checked here; ``cards.services.designs`` validates the rest
+    (sizes, art window, columns, glyph coverage) and names the field at fault."""
+
+    class Meta:
+        model = CardDesign
+        fields = DESIGN_JSON_FIELDS
+        extra_kwargs = {name: {"required": False} for name in DESIGN_JSON_FIELDS}
+
+
+class CardDesignCreateSerializer(CardDesignWriteSerializer):
+    template = serializers.IntegerField(help_text="The template the design belongs to.")
+
+    class Meta(CardDesignWriteSerializer.Meta):
+        fields = ["template", *DESIGN_JSON_FIELDS]
+        extra_kwargs = {**CardDesignWriteSerializer.Meta.extra_kwargs, "name": {"required": True}}
+
+
+class DesignCopySerializer(serializers.Serializer):
+    template = serializers.IntegerField(required=False, help_text="Copy to this template (default: the same one).")
+    name = serializers.CharField(required=False, max_length=200)
 
 
 class FinishingJobSerializer(JobStateSerializer, serializers.ModelSerializer):

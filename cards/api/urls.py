@@ -6,6 +6,8 @@ app_name = "cards-api"
 
 urlpatterns = [
     path("designs", views.DesignListView.as_view(), name="design-list"),
+    path("designs/<int:pk>", views.DesignDetailView.as_view(), name="design-detail"),
+    path("designs/<int:pk>/copy", views.DesignCopyView.as_view(), name="design-copy"),
     path("designs/<int:pk>/preview.png", views.DesignPreviewView.as_view(), name="design-preview"),
     path("finishing", views.FinishingListView.as_view(), name="finishing-list"),
     path("finishing/<int:pk>", views.FinishingDetailView.as_view(), name="finishing-detail"),

@@ -14,11 +14,21 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from albums.models import Album
-from cards.api.serializers import CardDesignSerializer, FinishingJobSerializer, FinishingRequestSerializer
+from cards.api.serializers import (
+    CardDesignCreateSerializer,
+    CardDesignDetailSerializer,
+    CardDesignSerializer,
+    CardDesignWriteSerializer,
+    DesignCopySerializer,
+    FinishingJobSerializer,
+    FinishingRequestSerializer,
+)
 from cards.models import FinishingJob
 from cards.selectors import designs_visible, finishing_file_response, finishing_jobs_visible
+from cards.services.designs import design_copy, design_create, design_update
 from cards.services.jobs import finishing_cancel, finishing_start
 from cards.services.preview import design_preview_png
+from generation.models import BatchTemplate
 from imagineer import permissions as perms
 from imagineer.api_common import accepted
 from imagineer.errors import field_error
@@ -47,11 +57,78 @@ def _visible_album(request: Request, pk: int | None, field: str = "album") -> Al
 @extend_schema(parameters=[OpenApiParameter("template", int, description="Only this template's designs.")])
 class DesignListView(ListAPIView):
     serializer_class = CardDesignSerializer
+    required_permission = GENERATE
 
     def get_queryset(self):
         designs = designs_visible(self.request.user)
         template = _int_param(self.request, "template")
         return designs.filter(template_id=template) if template is not None else designs
+
+    @extend_schema(
+        summary="Make a card design for a template",
+        request=CardDesignCreateSerializer,
+        responses={201: CardDesignDetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = CardDesignCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        template = _template_editable(request, data.pop("template"))
+        design = design_create(
+            template=template, name=data.pop("name"), created_by=perms.acting_user(request.user), **data
+        )
+        return Response(CardDesignDetailSerializer(design, context={"request": request}).data, status=201)
+
+
+def _template_editable(request: Request, pk: int) -> BatchTemplate:
+    template = BatchTemplate.objects.filter(pk=pk).first()
+    if template is None:
+        raise field_error("template", f"Template {pk} does not exist.")
+    # A template's designs change with it: its owner or a curator.
+    perms.ensure_can_edit(request.user, template)
+    return template
+
+
+class DesignDetailView(APIView):
+    required_permission = GENERATE
+
+    @extend_schema(summary="A card design's settings", responses=CardDesignDetailSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        design = get_object_or_404(designs_visible(request.user), pk=pk)
+        return Response(CardDesignDetailSerializer(design, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Change a card design (validated as a whole; the field at fault is named)",
+        request=CardDesignWriteSerializer,
+        responses=CardDesignDetailSerializer,
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        design = get_object_or_404(designs_visible(request.user), pk=pk)
+        _template_editable(request, design.template_id)
+        serializer = CardDesignWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        design = design_update(design=design, **serializer.validated_data)
+        return Response(CardDesignDetailSerializer(design, context={"request": request}).data)
+
+
+class DesignCopyView(APIView):
+    required_permission = GENERATE
+
+    @extend_schema(
+        summary="Copy a card design (to the same template or another)",
+        request=DesignCopySerializer,
+        responses={201: CardDesignDetailSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        design = get_object_or_404(designs_visible(request.user), pk=pk)
+        serializer = DesignCopySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        target = _template_editable(request, data.get("template", design.template_id))
+        copy = design_copy(
+            design=design, template=target, name=data.get("name"), created_by=perms.acting_user(request.user)
+        )
+        return Response(CardDesignDetailSerializer(copy, context={"request": request}).data, status=201)
 
 
 class DesignPreviewView(APIView):

@@ -130,3 +130,45 @@ def test_cancel_and_list_in_constant_queries(api_as, design):
     with CaptureQueriesContext(connection) as five:
         body = client.get(f"/api/cards/finishing?album={album.pk}").json()
     assert body["count"] == 5 and len(one) == len(five)
+
+
+def test_designs_are_made_changed_and_copied_by_the_templates_owner(api_as, zodiac_template):
+    client = api_as("creator")
+    zodiac_template.created_by = client.user
+    zodiac_template.save(update_fields=["created_by"])
+    made = client.post(
+        "/api/cards/designs",
+        {"template": zodiac_template.pk, "name": "Gold", "title_template": "{sign}", "dpi": 600},
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert body["name"] == "Gold" and body["dpi"] == 600 and body["title_template"] == "{sign}"
+    pk = body["id"]
+    changed = client.patch(f"/api/cards/designs/{pk}", {"bleed_mm": "2.5"}, format="json")
+    assert changed.status_code == 200 and changed.json()["bleed_mm"] == "2.50"
+    copied = client.post(f"/api/cards/designs/{pk}/copy", {}, format="json")
+    assert copied.status_code == 201 and copied.json()["name"] == "Gold (copy)"
+    assert client.get(f"/api/cards/designs/{pk}").json()["dpi"] == 600
+
+    # Bad input: 400 naming the field, nothing written.
+    for data, field in [
+        ({"bleed_mm": 11}, "bleed_mm"),
+        ({"dpi": "many"}, "dpi"),
+        ({"title_template": "{nope}"}, "title_template"),
+        ({"art_x_mm": 5}, "art_y_mm"),
+        ({"back_prompt": "x" * 1001}, "back_prompt"),
+    ]:
+        response = client.patch(f"/api/cards/designs/{pk}", data, format="json")
+        assert response.status_code == 400, (data, response.json())
+        assert field in response.json()["error"]["fields"], (data, response.json())
+    assert client.get(f"/api/cards/designs/{pk}").json()["bleed_mm"] == "2.50"
+    missing = client.post("/api/cards/designs", {"template": 999999, "name": "X"}, format="json")
+    assert missing.status_code == 400 and "template" in missing.json()["error"]["fields"]
+
+    # Someone else's template: refused.
+    other = api_as("creator")
+    assert other.patch(f"/api/cards/designs/{pk}", {"dpi": 300}, format="json").status_code == 403
+    refused = other.post("/api/cards/designs", {"template": zodiac_template.pk, "name": "Mine"}, format="json")
+    assert refused.status_code == 403
+    assert api_as("viewer").patch(f"/api/cards/designs/{pk}", {"dpi": 300}, format="json").status_code == 403
