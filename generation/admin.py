@@ -291,7 +291,7 @@ class TakeInline(admin.TabularInline):
     verbose_name = "take"
     extra = 0
     fields = ["id", "status", "seed", "strength", "init_image", "result_image", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ["id", "status", "seed", "strength", "init_image", "result_image", "created_at"]
     ordering = ["created_at", "id"]
     show_change_link = True
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
 from albums.models import Album, Image
-from generation.models import DeckSlot, GenerationJob
+from generation.models import BatchGenerationRun, DeckComparison, DeckSlot, GenerationJob
 
 
 @dataclass
@@ -99,10 +100,16 @@ class TakeRow:
     image_id: int | None
     progress_done: int
     steps: int
+    is_nsfw: bool | None = None
 
     @property
     def is_finished(self) -> bool:
         return self.status in GenerationJob.TERMINAL
+
+
+def _take_row(values: list[Any]) -> TakeRow:
+    job_id, status, seed, strength, image_id, progress_done, steps, *nsfw = values
+    return TakeRow(job_id, status, seed, strength, image_id, progress_done, steps, nsfw[0] if nsfw else None)
 
 
 @dataclass
@@ -112,6 +119,13 @@ class CardRow:
     prompt_edit: str
     picked_id: int | None
     takes: list[TakeRow] = field(default_factory=list)
+    picked_nsfw: bool | None = None
+
+    @property
+    def pick_nsfw(self) -> bool:
+        if self.picked_id is not None:
+            return bool(self.picked_nsfw)
+        return next((bool(take.is_nsfw) for take in self.takes if take.image_id is not None), False)
 
     @property
     def pick_id(self) -> int | None:
@@ -144,5 +158,49 @@ def deck_card_rows(*, album_id: int) -> list[CardRow]:
         .values_list("slot_id", "id", "status", "seed", "strength", "result_image_id", "progress_done", "steps")
     )
     for slot_id, *values in takes:
-        cards[slot_id].takes.append(TakeRow(*values))
+        cards[slot_id].takes.append(_take_row(values))
     return list(cards.values())
+
+
+@dataclass
+class ComparisonColumn:
+    letter: str
+    label: str
+    run: BatchGenerationRun
+    cards: dict[int, CardRow]
+
+
+def comparison_columns(*, comparison: DeckComparison) -> list[ComparisonColumn]:
+    """The comparison's variants in column order with their cards: three queries for any size."""
+    from generation.services.comparisons import variant_label
+
+    runs = list(comparison.runs.order_by("variant", "id"))
+    album_ids = [run.album_id for run in runs if run.album_id]
+    slots = DeckSlot.objects.filter(album_id__in=album_ids).order_by("index")
+    by_slot: dict[int, CardRow] = {}
+    per_album: dict[int, dict[int, CardRow]] = {album_id: {} for album_id in album_ids}
+    for pk, album_id, index, title, prompt_edit, pick_id in slots.values_list(
+        "id", "album_id", "index", "title", "prompt_edit", "pick_id"
+    ):
+        card = CardRow(index=index, title=title, prompt_edit=prompt_edit, picked_id=pick_id)
+        by_slot[pk] = card
+        per_album[album_id][index] = card
+    takes = (
+        GenerationJob.objects.filter(slot__album_id__in=album_ids)
+        .order_by("created_at", "id")
+        .values_list("slot_id", "id", "status", "seed", "strength", "result_image_id", "progress_done", "steps")
+    )
+    for slot_id, *values in takes:
+        by_slot[slot_id].takes.append(_take_row(values))
+    variants = list(comparison.variants)
+    return [
+        ComparisonColumn(
+            letter=chr(ord("A") + position),
+            label=variant_label(
+                variants[run.variant] if run.variant is not None and run.variant < len(variants) else {}
+            ),
+            run=run,
+            cards=per_album.get(run.album_id or 0, {}),
+        )
+        for position, run in enumerate(runs)
+    ]

@@ -74,6 +74,17 @@ class RunStartForm(forms.Form):
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=SEED_MAX, help_text="For “same” and “seed+1”; empty: picked for you."
     )
+    try_mode = forms.ChoiceField(
+        label="Rows",
+        required=False,
+        choices=[("all", "All rows"), ("first", "The first N"), ("sample", "N at random"), ("rows", "These rows")],
+        initial="all",
+        help_text="Try a few first; “Complete the deck” on the deck page makes the rest into the same album.",
+    )
+    try_count = forms.IntegerField(label="N", required=False, min_value=1)
+    try_rows = forms.CharField(
+        label="Row numbers", required=False, max_length=2000, help_text="e.g. 1, 3, 5-7 (as numbered below)."
+    )
 
     def __init__(self, *args: Any, template: BatchTemplate, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,6 +98,44 @@ class RunStartForm(forms.Form):
             self.fields[field_name] = _weight_field(f"{entry.lora.name} weight", required=False, initial=entry.weight)
             self.fields[field_name].widget.attrs["placeholder"] = str(entry.weight)
             self.lora_fields.append((field_name, entry.lora))
+
+    @property
+    def try_fields(self) -> list[forms.BoundField]:
+        return [self["try_mode"], self["try_count"], self["try_rows"]]
+
+    def clean_try_rows(self) -> list[int] | None:
+        """ "1, 3, 5-7" (row numbers from 1) as row indices from 0."""
+        text = self.cleaned_data.get("try_rows", "").strip()
+        if not text:
+            return None
+        indices: list[int] = []
+        for part in text.replace(" ", "").split(","):
+            low, _, high = part.partition("-")
+            if not low.isdigit() or (high and not high.isdigit()):
+                raise forms.ValidationError(f"“{part}” is not a row number or a range such as 5-7.")
+            start, end = int(low), int(high or low)
+            if not 1 <= start <= end <= self.template.row_count:
+                raise forms.ValidationError(f"Rows are numbered 1 to {self.template.row_count}; “{part}” is outside.")
+            indices.extend(range(start - 1, end))
+        return indices
+
+    def rows_choice(self) -> dict[str, Any]:
+        """The try-first choice in run_start's terms: {} (all), {"first": n}, {"sample": n} or {"rows": [...]}."""
+        data = self.cleaned_data
+        mode = data.get("try_mode") or "all"
+        if mode in ("first", "sample"):
+            if data.get("try_count") is None:
+                self.add_error(
+                    "try_count", f"Say how many rows to make ({'the first' if mode == 'first' else 'at random'})."
+                )
+                return {}
+            return {mode: data["try_count"]}
+        if mode == "rows":
+            if not data.get("try_rows"):
+                self.add_error("try_rows", "List the rows to make, e.g. 1, 3, 5-7.")
+                return {}
+            return {"rows": data["try_rows"]}
+        return {}
 
     @property
     def override_fields(self) -> list[forms.BoundField]:
@@ -114,6 +163,7 @@ class RunStartForm(forms.Form):
     def error_aliases(self) -> dict[str, str]:
         """Service field names that belong to a differently named form field."""
         aliases = {"lora_weights": self.lora_fields[0][0]} if self.lora_fields else {}
+        aliases.update(first="try_count", sample="try_count", rows="try_rows")
         aliases.update({f"lora_weights.{lora.name}": name for name, lora in self.lora_fields})
         return aliases
 

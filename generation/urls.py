@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import views, views_decks, views_import
+from generation import views, views_comparisons, views_decks, views_import
 
 app_name = "generation"
 
@@ -13,6 +13,9 @@ urlpatterns = [
     path("runs/<int:pk>/progress", views.run_progress_partial, name="run-progress"),
     path("runs/<int:pk>/cancel", views.run_cancel_view, name="run-cancel"),
     path("runs/<int:pk>/retry", views.run_retry_view, name="run-retry"),
+    path("templates/<slug:slug>/compare", views_comparisons.comparison_new, name="comparison-new"),
+    path("comparisons/<int:pk>/", views_comparisons.comparison_detail, name="comparison-detail"),
+    path("comparisons/<int:pk>/pick", views_comparisons.comparison_pick, name="comparison-pick"),
     path("runs/<int:pk>/complete", views_decks.run_complete_view, name="run-complete"),
     path("decks/<int:album_pk>/takes", views_decks.deck_takes_add, name="deck-takes"),
     path("decks/<int:album_pk>/cards/<int:index>/vary", views_decks.deck_vary, name="deck-vary"),

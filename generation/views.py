@@ -7,10 +7,11 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from generation.forms import GenerateForm, RunStartForm
-from generation.models import BatchGenerationRun, BatchTemplate
+from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob
 from generation.selectors import (
     ACTIVE_RUN_STATUSES,
     job_history,
@@ -23,6 +24,7 @@ from generation.selectors import (
     runs_recent,
     template_list,
 )
+from generation.services.decks import slot_take_again
 from generation.services.jobs import job_cancel, job_submit
 from generation.services.recipes import image_regenerate
 from generation.services.runs import run_cancel, run_retry, run_start
@@ -69,6 +71,7 @@ def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         perms.ensure_can_act(request.user, GENERATE)
         form = RunStartForm(request.POST, template=template)
+        rows_choice = form.rows_choice() if form.is_valid() else {}
         if form.is_valid():
             try:
                 run = run_start(
@@ -77,6 +80,7 @@ def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
                     album_name=form.cleaned_data["album_name"] or None,
                     overrides=form.overrides(),
                     created_by=request.user,
+                    **rows_choice,
                 )
             except ApplicationError as exc:
                 form_add_application_error(form, exc, aliases=form.error_aliases())
@@ -256,10 +260,22 @@ def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 def image_regenerate_view(request: SignedInRequest, pk: int) -> HttpResponse:
     """Generate again from an image's recipe: the same seed (same picture) or a new one."""
     image = get_object_or_404(perms.images_visible(request.user), pk=pk)
+    new_seed = request.POST.get("seed") == "new"
+    source = (
+        GenerationJob.objects.select_related("slot__album", "slot__run", "init_image")
+        .filter(result_image=image, slot__isnull=False)
+        .first()
+    )
     try:
-        job = image_regenerate(image=image, new_seed=request.POST.get("seed") == "new", created_by=request.user)
+        if source is not None and source.slot and perms.can_change_deck(request.user, source.slot.album):
+            # A card's take: the new image is another take of the same card.
+            job = slot_take_again(source=source, new_seed=new_seed, created_by=request.user)
+        else:
+            job = image_regenerate(image=image, new_seed=new_seed, created_by=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Job {job.pk} is queued with seed {job.seed}.")
+        if job.slot_id and job.album_id and job.row_index is not None:
+            return redirect(f"{reverse('albums:album-detail', args=[job.album_id])}#card-{job.row_index + 1}")
     return redirect("generation:jobs")

@@ -66,6 +66,7 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
                 "picked": take.image_id is not None and take.image_id == pick,
                 "label": _take_label(take, position),
                 "status": "" if take.image_id else _take_status(take),
+                "nsfw": bool(take.is_nsfw),
             }
             for position, take in enumerate(card.takes, start=1)
         ]
@@ -77,6 +78,7 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
                 "prompt_edit": card.prompt_edit,
                 "pending": card.pending,
                 "pick_thumb": thumbnail_url(pick) if pick else "",
+                "pick_nsfw": card.pick_nsfw,
                 "pick_href": image_url(pick) if pick else "",
                 "pick_url": pick_url(card.index),
                 "vary_url": vary_url(card.index),
@@ -97,6 +99,7 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
             "pending": sum(card.pending for card in cards),
             "missing": run is not None and run.total_items < len(cards),
             "can_change": perms.can_change_deck(request.user, album),
+            "can_label": perms.can_label_album(request.user, album),
             "csrf": get_token(request),
             "takes_url": reverse("generation:deck-takes", args=[album.pk]),
             "takes_max": str(TAKES_MAX),

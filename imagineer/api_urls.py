@@ -17,6 +17,8 @@ from albums.api.album_views import (
     LegacyBatchListView,
 )
 from generation.api.deck_views import (
+    ComparisonDetailView,
+    ComparisonStartView,
     DeckSlotsView,
     DeckSlotView,
     DeckTakesView,
@@ -74,6 +76,8 @@ urlpatterns = [
     path("albums/<int:album_pk>/slots/<int:index>/takes", SlotTakesView.as_view(), name="deck-slot-takes"),
     path("albums/<int:album_pk>/slots/<int:index>/vary", SlotVaryView.as_view(), name="deck-slot-vary"),
     path("albums/<int:album_pk>/slots/<int:index>/pick", SlotPickView.as_view(), name="deck-slot-pick"),
+    path("comparisons", ComparisonStartView.as_view(), name="comparison-list"),
+    path("comparisons/<int:pk>", ComparisonDetailView.as_view(), name="comparison-detail"),
     path("schema", SchemaView.as_view(), name="schema"),
     # The split view serves its start-up script as a separate file: no inline script (CSP).
     path("schema/swagger-ui", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="swagger-ui"),

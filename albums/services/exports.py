@@ -55,8 +55,9 @@ def album_zip_entries(*, album: Album, all_takes: bool = False) -> list[tuple[st
             prefix = f"{card.slot.index + 1:02d}-{stem}"
             images = card.images if all_takes else [card.pick] if card.pick is not None else []
             for number, image in enumerate(images, start=1):
-                suffix = PurePosixPath(image.file.name).suffix.lower()
-                entries.append((f"{prefix}-{number}{suffix}" if all_takes else f"{prefix}{suffix}", image.file.name))
+                file_name = image.file.name or ""
+                suffix = PurePosixPath(file_name).suffix.lower()
+                entries.append((f"{prefix}-{number}{suffix}" if all_takes else f"{prefix}{suffix}", file_name))
         return entries
     entries = []
     rows = AlbumImage.objects.filter(album=album).order_by("position", "id").values_list("image__file", "image__title")

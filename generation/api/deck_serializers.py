@@ -83,3 +83,46 @@ class VaryRequestSerializer(serializers.Serializer):
 
 class PickRequestSerializer(serializers.Serializer):
     image = serializers.IntegerField(allow_null=True, help_text="A take of this card; null: back to the first take.")
+
+
+class ComparisonStartSerializer(serializers.Serializer):
+    template = serializers.IntegerField(help_text="The batch template every variant runs.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    theme = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    variants = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="2 to 4 objects, each the settings its column changes: theme, steps, guidance_scale, "
+        "lora_weights ({name: weight}), seed, seed_policy. Same seeds for all unless a variant sets them.",
+    )
+    rows = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False)
+    first = serializers.IntegerField(required=False, min_value=1)
+    sample = serializers.IntegerField(required=False, min_value=1)
+
+
+class ComparisonCellSerializer(serializers.Serializer):
+    album = serializers.IntegerField()
+    pick_id = serializers.IntegerField(allow_null=True)
+    take_image_ids = serializers.ListField(child=serializers.IntegerField())
+    pending = serializers.IntegerField()
+
+
+class ComparisonCardSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    title = serializers.CharField()
+    cells = ComparisonCellSerializer(many=True, help_text="One per variant, in column order.")
+
+
+class ComparisonVariantSerializer(serializers.Serializer):
+    letter = serializers.CharField()
+    differences = serializers.CharField(help_text="The settings this column changes.")
+    run = serializers.IntegerField()
+    album = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+
+
+class ComparisonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    template = serializers.IntegerField(allow_null=True)
+    variants = ComparisonVariantSerializer(many=True)
+    cards = ComparisonCardSerializer(many=True)

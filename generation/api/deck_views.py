@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -11,6 +13,8 @@ from rest_framework.views import APIView
 
 from albums.models import Album, Image
 from generation.api.deck_serializers import (
+    ComparisonSerializer,
+    ComparisonStartSerializer,
     DeckTakesRequestSerializer,
     PickRequestSerializer,
     SlotSerializer,
@@ -18,8 +22,9 @@ from generation.api.deck_serializers import (
     TakesRequestSerializer,
     VaryRequestSerializer,
 )
-from generation.deck_selectors import DeckCard, deck_cards, takes_in_order
-from generation.models import DeckSlot, GenerationJob
+from generation.deck_selectors import DeckCard, comparison_columns, deck_cards, takes_in_order
+from generation.models import BatchTemplate, DeckComparison, DeckSlot, GenerationJob
+from generation.services.comparisons import comparison_start
 from generation.services.decks import slot_pick, slot_vary, slots_takes_add
 from imagineer import permissions as perms
 from imagineer.api_common import accepted
@@ -163,3 +168,78 @@ class SlotPickView(APIView):
         pk = serializer.validated_data["image"]
         slot = slot_pick(slot=slot, image=None if pk is None else _image(request, pk))
         return Response(SlotSerializer(_card(slot), context={"request": request}).data)
+
+
+def comparison_board(comparison: DeckComparison) -> dict[str, Any]:
+    """The board as data: variants (columns) and cards (rows of cells), in three queries."""
+    columns = comparison_columns(comparison=comparison)
+    indices = sorted({index for column in columns for index in column.cards})
+    cards = []
+    for index in indices:
+        title = next((column.cards[index].title for column in columns if index in column.cards), "")
+        cells = []
+        for column in columns:
+            card = column.cards.get(index)
+            cells.append(
+                {
+                    "album": column.run.album_id,
+                    "pick_id": card.pick_id if card else None,
+                    "take_image_ids": [take.image_id for take in card.takes if take.image_id] if card else [],
+                    "pending": card.pending if card else 0,
+                }
+            )
+        cards.append({"index": index, "title": title, "cells": cells})
+    return {
+        "id": comparison.pk,
+        "name": comparison.name,
+        "template": comparison.template_id,
+        "variants": [
+            {
+                "letter": column.letter,
+                "differences": column.label,
+                "run": column.run.pk,
+                "album": column.run.album_id,
+                "status": column.run.status,
+            }
+            for column in columns
+        ],
+        "cards": cards,
+    }
+
+
+class ComparisonStartView(APIView):
+    required_permission = GENERATE
+
+    @extend_schema(
+        summary="Start a deck comparison: 2-4 runs of one template differing in named settings",
+        request=ComparisonStartSerializer,
+        responses={202: OpenApiResponse(ComparisonSerializer, description="Queued; poll the Location.")},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ComparisonStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        template = BatchTemplate.objects.filter(pk=data["template"]).first()
+        if template is None:
+            raise field_error("template", f"Template {data['template']} does not exist.")
+        comparison = comparison_start(
+            template=template,
+            variants=data["variants"],
+            theme=data.get("theme", ""),
+            name=data.get("name", ""),
+            rows=data.get("rows"),
+            first=data.get("first"),
+            sample=data.get("sample"),
+            created_by=perms.acting_user(request.user),
+        )
+        location = reverse("api:comparison-detail", kwargs={"pk": comparison.pk})
+        return accepted(comparison_board(comparison), location, request)
+
+
+class ComparisonDetailView(APIView):
+    @extend_schema(
+        summary="A comparison board: cards x variants with each cell's pick and takes", responses=ComparisonSerializer
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        comparison = get_object_or_404(DeckComparison, pk=pk)
+        return Response(comparison_board(comparison))

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 
 from albums.models import Album, AlbumImage, Image
 from generation.models import BatchGenerationRun, BatchTemplate, DeckSlot, GenerationJob
@@ -173,8 +174,8 @@ def _run_seed(run: BatchGenerationRun, index: int) -> int:
     if policy == "random":
         return seed_random()
     if base is None:
-        first = run.jobs.filter(row_index__isnull=False).order_by("row_index").values_list("row_index", "seed").first()
-        base = seed_random() if first is None else (first[1] - (first[0] if policy == "increment" else 0)) % 2**32
+        # run_start records the base seed of every non-random policy; older runs did not.
+        return seed_random()
     return base if policy == "fixed" else (base + index) % 2**32
 
 
@@ -184,7 +185,7 @@ def run_complete(*, run: BatchGenerationRun, created_by: User | None = None) -> 
     run = BatchGenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.album_id is None:
         raise ApplicationError(f"Run {run.pk} has no album left to complete.")
-    done = set(run.jobs.values_list("row_index", flat=True))
+    done = {index for index in run.jobs.values_list("row_index", flat=True) if index is not None}
     missing = list(DeckSlot.objects.filter(album_id=run.album_id).exclude(index__in=done).order_by("index"))
     if not missing:
         raise ApplicationError(f"Run {run.pk} already has every row of its deck.")
@@ -367,8 +368,12 @@ def slot_pick(*, slot: DeckSlot, image: Image | None) -> DeckSlot:
     joins this album too, so the deck holds every image it uses.
     """
     if image is not None:
-        is_take = GenerationJob.objects.filter(result_image=image, slot__index=slot.index).exists()
-        if not is_take:
+        takes = GenerationJob.objects.filter(result_image=image, slot__index=slot.index)
+        # This card of this deck, or the same card of a deck of the same template (a comparison).
+        same_deck = Q(slot__album_id=slot.album_id)
+        template_id = slot.run.template_id if slot.run is not None else None
+        same_template = Q(slot__run__template_id=template_id) if template_id is not None else Q(pk__in=[])
+        if not takes.filter(same_deck | same_template).exists():
             raise field_error("image", f"Image {image.pk} is not a take of card {slot.index + 1} ({slot.title}).")
         if not AlbumImage.objects.filter(album_id=slot.album_id, image=image).exists():
             AlbumImage.objects.create(album_id=slot.album_id, image=image, position=slot.index + 1)
@@ -381,3 +386,24 @@ def image_slot(*, image: Image) -> DeckSlot | None:
     """The slot whose take this image is, if any."""
     job = GenerationJob.objects.filter(result_image=image, slot__isnull=False).select_related("slot").first()
     return job.slot if job else None
+
+
+@transaction.atomic
+def slot_take_again(*, source: GenerationJob, new_seed: bool, created_by: User | None) -> GenerationJob:
+    """Generate again from a take (its recipe, the same or a new seed) as a new take of its slot:
+    "regenerate" on an image page lands beside the image, not in an album of its own."""
+    slot = source.slot
+    if slot is None:
+        raise ApplicationError(f"Job {source.pk} is not a take of a deck's card.")
+    limit_check(user=created_by, jobs=1)
+    job = _take_job(
+        slot=slot,
+        seed=seed_random() if new_seed else source.seed,
+        created_by=created_by,
+        init_image=source.init_image,
+        strength=source.strength,
+        base=source,
+    )
+    job.save()
+    chunks_enqueue([job.pk])
+    return job

@@ -39,7 +39,7 @@ def deck_build(*, slots: int, takes: int, owner=None, titles: list[str] | None =
         title = titles[index] if titles else f"{SIGNS[index % len(SIGNS)]} {index + 1}"
         slot = DeckSlot.objects.create(album=album, run=run, index=index, title=title, row={"sign": title})
         for take in range(takes):
-            image = ImageFactory(width=64, height=64, title=title, color=(index % 255, take * 60, 90))
+            image = ImageFactory.create(width=64, height=64, title=title, color=(index % 255, take * 60, 90))
             AlbumImage.objects.create(album=album, image=image, position=index + 1)
             GenerationJob.objects.create(
                 run=run if take == 0 else None,

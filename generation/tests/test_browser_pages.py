@@ -128,7 +128,8 @@ def test_generate_the_zodiac_set_and_browse_it(page, live_server, celery_worker)
 
     page.get_by_role("link", name=re.compile("Open album")).click()
     expect(page).to_have_title("Deco zodiac · Imagineer")
-    tiles = page.locator(".image-grid .tile img")
+    # A generated album opens as its deck: one card per row, each showing its pick.
+    tiles = page.locator(".deck-pick img")
     expect(tiles).to_have_count(12)
     for index in range(12):  # every thumbnail really loads, at its own aspect ratio
         tiles.nth(index).scroll_into_view_if_needed()
@@ -136,7 +137,7 @@ def test_generate_the_zodiac_set_and_browse_it(page, live_server, celery_worker)
     shot(page, "album")
 
     memberships = list(AlbumImage.objects.filter(album=run.album).order_by("position", "id"))
-    page.locator(".image-grid .tile a").first.click()
+    page.locator(".deck-pick a").first.click()
     expect(page).to_have_title(re.compile(r"Deco zodiac · Imagineer$"))
     expect(page.get_by_text("Image 1 of 12 in Deco zodiac")).to_be_visible()
     expect(page.get_by_text("art deco gold", exact=True)).to_be_visible()
@@ -149,10 +150,10 @@ def test_generate_the_zodiac_set_and_browse_it(page, live_server, celery_worker)
     page.keyboard.press("ArrowLeft")
     page.wait_for_url(re.compile(rf"/images/{memberships[1].image_id}/$"))
 
-    # An NSFW image is blurred on the album page until the viewer clicks to reveal it.
+    # An NSFW image is blurred on the deck page until the viewer clicks to reveal it.
     Image.objects.filter(pk=memberships[3].image_id).update(is_nsfw=True, nsfw_rating="ADULT")
     page.goto(f"{base}/albums/{run.album_id}/")
-    nsfw_tile = page.locator(".tile.nsfw")
+    nsfw_tile = page.locator(".deck-pick.nsfw")
     expect(nsfw_tile).to_have_count(1)
     blurred = nsfw_tile.locator("img")
     assert "blur" in blurred.evaluate("img => getComputedStyle(img).filter")

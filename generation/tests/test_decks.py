@@ -181,3 +181,18 @@ def test_the_admin_refuses_a_title_template_naming_an_unknown_column():
     )
     assert not form.is_valid()
     assert "planet" in str(form.errors["title_template"])
+
+
+def test_regenerating_a_take_from_its_image_page_adds_a_take_to_its_card(client, creator):
+    album = deck_build(slots=2, takes=1, owner=creator)
+    take = GenerationJob.objects.get(slot__album=album, slot__index=1)
+    response = client.post(reverse("generation:image-regenerate", args=[take.result_image_id]), {"seed": "new"})
+    assert response.status_code == 302 and response["Location"].endswith(f"/albums/{album.pk}/#card-2")
+    again = GenerationJob.objects.filter(slot=take.slot).exclude(pk=take.pk).get()
+    assert (again.prompt, again.steps, again.album_id, again.run_id) == (take.prompt, take.steps, album.pk, None)
+    same = client.post(reverse("generation:image-regenerate", args=[take.result_image_id]), {"seed": "same"})
+    assert same.status_code == 302
+    assert GenerationJob.objects.filter(slot=take.slot, seed=take.seed).count() == 2
+    client.force_login(UserFactory(role="creator"))  # not the deck's owner: a job of their own, as before
+    client.post(reverse("generation:image-regenerate", args=[take.result_image_id]), {"seed": "new"})
+    assert GenerationJob.objects.filter(slot=take.slot).count() == 3

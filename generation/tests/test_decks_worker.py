@@ -28,7 +28,7 @@ def _settled(album) -> None:
     def done():
         return not GenerationJob.objects.filter(album=album, status__in=["queued", "running", "cancelling"]).exists()
 
-    wait_for(done, timeout=120, message="the deck's takes to finish")
+    wait_for(done, timeout=300, message="the deck's takes to finish")
 
 
 def test_zodiac_deck_try_first_complete_takes_vary_pick_and_zip(celery_worker, client):

@@ -25,7 +25,7 @@
       if (button) { button.click(); event.preventDefault(); }
     }
   });
-  var deck = document.querySelector(".deck[data-refresh]");
+  var deck = document.querySelector("[data-refresh]");
   if (deck) {
     window.setTimeout(function () {
       if (!document.querySelector("details[open]") && !document.activeElement.matches("input, select")) {
