@@ -19,9 +19,7 @@ def owner(settings):
     return UserFactory(role="creator")
 
 
-def test_finish_page_lists_cards_without_a_pick_and_refuses_bad_input_next_to_the_field(
-    client, owner, zodiac_template
-):
+def test_finish_page_lists_cards_without_a_pick_and_refuses_bad_input_next_to_the_field(client, owner, zodiac_template):
     design = design_create(template=zodiac_template, name="Plain", title_template="{sign}")
     album = deck_build(slots=3, takes=1, owner=owner, titles=["Aries", "Taurus", "Gemini"])
     GenerationJob.objects.filter(slot__album=album, slot__index=1).update(result_image=None, status="failed")
