@@ -25,8 +25,8 @@ from cards.api.serializers import (
 )
 from cards.models import FinishingJob
 from cards.selectors import designs_visible, finishing_file_response, finishing_jobs_visible
-from cards.services.designs import design_copy, design_create, design_update
-from cards.services.jobs import finishing_cancel, finishing_start
+from cards.services.designs import design_copy, design_create
+from cards.services.jobs import design_change, finishing_cancel, finishing_start
 from cards.services.preview import design_preview_png
 from generation.models import BatchTemplate
 from imagineer import permissions as perms
@@ -98,7 +98,7 @@ class DesignDetailView(APIView):
         return Response(CardDesignDetailSerializer(design, context={"request": request}).data)
 
     @extend_schema(
-        summary="Change a card design (validated as a whole; the field at fault is named)",
+        summary="Change a card design (validated as a whole; the field at fault is named); its decks are finished again",
         request=CardDesignWriteSerializer,
         responses=CardDesignDetailSerializer,
     )
@@ -107,7 +107,9 @@ class DesignDetailView(APIView):
         _template_editable(request, design.template_id)
         serializer = CardDesignWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        design = design_update(design=design, **serializer.validated_data)
+        design, _refinishing = design_change(
+            design=design, created_by=perms.acting_user(request.user), **serializer.validated_data
+        )
         return Response(CardDesignDetailSerializer(design, context={"request": request}).data)
 
 

@@ -22,6 +22,7 @@ from cards.models import (
     CardDesign,
     FinishingJob,
 )
+from cards.services.designs import design_fingerprint, design_update
 from cards.services.finishing import export_formats_check
 from cards.tasks import finishing_run_task, gpu_run_task
 from imagineer import jobs
@@ -127,3 +128,30 @@ def finishing_hand_on(*, job_id: int, worker: str, hires: dict[str, str], back: 
     job = FinishingJob.objects.get(pk=job_id)
     _enqueue(job)
     return True
+
+
+def design_refinish(*, design: CardDesign, created_by: Any = None) -> list[FinishingJob]:
+    """Finish again every deck that has cards in this design (they follow the design's changes).
+
+    One job per deck, unless one is already queued or running for it.
+    """
+    albums = Album.objects.filter(finished_cards__design=design).distinct()
+    busy = set(
+        FinishingJob.objects.filter(
+            design=design, status__in=[FinishingJob.STATUS_QUEUED, *FinishingJob.IN_PROGRESS]
+        ).values_list("album_id", flat=True)
+    )
+    return [
+        finishing_start(album=album, design=design, created_by=created_by) for album in albums if album.pk not in busy
+    ]
+
+
+@transaction.atomic
+def design_change(
+    *, design: CardDesign, created_by: Any = None, **fields: Any
+) -> tuple[CardDesign, list[FinishingJob]]:
+    """Change a design and, when what shows on a card changed, finish its decks again."""
+    before = design_fingerprint(design)
+    design = design_update(design=design, **fields)
+    changed = design_fingerprint(design) != before or "back_prompt" in fields
+    return design, design_refinish(design=design, created_by=created_by) if changed else []

@@ -172,3 +172,25 @@ def test_designs_are_made_changed_and_copied_by_the_templates_owner(api_as, zodi
     refused = other.post("/api/cards/designs", {"template": zodiac_template.pk, "name": "Mine"}, format="json")
     assert refused.status_code == 403
     assert api_as("viewer").patch(f"/api/cards/designs/{pk}", {"dpi": 300}, format="json").status_code == 403
+
+
+def test_changing_a_design_finishes_its_decks_again(api_as, design):
+    client = api_as("superuser")
+    album = deck_build(slots=2, takes=1, titles=["Aries", "Taurus"])
+    first = FinishingJob.objects.get(
+        pk=client.post("/api/cards/finishing", {"album": album.pk, "design": design.pk}, format="json").json()["id"]
+    )
+    finishing_run(job_id=first.pk, task_id=first.task_id)
+    # Nothing that shows on a card changed: no new job.
+    assert client.patch(f"/api/cards/designs/{design.pk}", {"name": "Plain 2"}, format="json").status_code == 200
+    assert FinishingJob.objects.count() == 1
+    assert client.patch(f"/api/cards/designs/{design.pk}", {"frame_width_mm": "2"}, format="json").status_code == 200
+    again = FinishingJob.objects.exclude(pk=first.pk).get()
+    assert again.album == album and again.status == FinishingJob.Status.QUEUED
+    finishing_run(job_id=again.pk, task_id=again.task_id)
+    again.refresh_from_db()
+    assert again.result["rendered"] == 3
+    # While one is queued, another change does not queue a second.
+    client.patch(f"/api/cards/designs/{design.pk}", {"frame_width_mm": "3"}, format="json")
+    client.patch(f"/api/cards/designs/{design.pk}", {"frame_width_mm": "4"}, format="json")
+    assert FinishingJob.objects.filter(status=FinishingJob.Status.QUEUED).count() == 1
