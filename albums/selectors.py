@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 
 from albums.models import Album, AlbumImage, Image, ScrapeJob
 from generation.models import BatchGenerationRun
@@ -58,6 +58,29 @@ def legacy_batches() -> QuerySet[AlbumWithCount]:
 
 def album_images_in_order(*, album: Album) -> QuerySet[Image]:
     return Image.objects.filter(memberships__album=album).order_by("memberships__position", "memberships__id")
+
+
+def deck_pick_ids(*, album: Album) -> list[int] | None:
+    """A deck's picks in slot order (cards with no image yet left out); None for an album that is
+    not a deck. Exports use these unless asked for every take."""
+    from generation.deck_selectors import deck_card_rows
+
+    if album.source_type != Album.SourceType.BATCH_GENERATION:
+        return None
+    cards = deck_card_rows(album_id=album.pk)
+    if not cards:
+        return None
+    return [card.pick_id for card in cards if card.pick_id is not None]
+
+
+def album_export_images(*, album: Album, all_takes: bool = False) -> QuerySet[Image]:
+    """The images an export of the album holds, each with its ``position``: a deck's picks in slot
+    order (every take with ``all_takes``), any other album's images in album order."""
+    picks = None if all_takes else deck_pick_ids(album=album)
+    if picks is None:
+        return album_images_in_order(album=album).annotate(position=F("memberships__position"))
+    order = Case(*(When(pk=pk, then=Value(place)) for place, pk in enumerate(picks, start=1)), default=Value(0))
+    return Image.objects.filter(pk__in=picks).annotate(position=order).order_by("position")
 
 
 def albums_newest_first() -> QuerySet[Album]:

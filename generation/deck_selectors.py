@@ -107,6 +107,19 @@ class TakeRow:
         return self.status in GenerationJob.TERMINAL
 
 
+TAKE_FIELDS = (
+    "slot_id",
+    "id",
+    "status",
+    "seed",
+    "strength",
+    "result_image_id",
+    "progress_done",
+    "steps",
+    "result_image__is_nsfw",
+)
+
+
 def _take_row(values: list[Any]) -> TakeRow:
     job_id, status, seed, strength, image_id, progress_done, steps, *nsfw = values
     return TakeRow(job_id, status, seed, strength, image_id, progress_done, steps, nsfw[0] if nsfw else None)
@@ -147,16 +160,14 @@ def deck_card_rows(*, album_id: int) -> list[CardRow]:
     """
     slots = DeckSlot.objects.filter(album_id=album_id).order_by("index")
     cards = {
-        pk: CardRow(index=index, title=title, prompt_edit=prompt_edit, picked_id=pick_id)
-        for pk, index, title, prompt_edit, pick_id in slots.values_list(
-            "id", "index", "title", "prompt_edit", "pick_id"
+        pk: CardRow(index=index, title=title, prompt_edit=prompt_edit, picked_id=pick_id, picked_nsfw=nsfw)
+        for pk, index, title, prompt_edit, pick_id, nsfw in slots.values_list(
+            "id", "index", "title", "prompt_edit", "pick_id", "pick__is_nsfw"
         )
     }
-    takes = (
-        GenerationJob.objects.filter(slot__album_id=album_id)
-        .order_by("created_at", "id")
-        .values_list("slot_id", "id", "status", "seed", "strength", "result_image_id", "progress_done", "steps")
-    )
+    if not cards:
+        return []
+    takes = GenerationJob.objects.filter(slot__album_id=album_id).order_by("created_at", "id").values_list(*TAKE_FIELDS)
     for slot_id, *values in takes:
         cards[slot_id].takes.append(_take_row(values))
     return list(cards.values())
@@ -188,7 +199,7 @@ def comparison_columns(*, comparison: DeckComparison) -> list[ComparisonColumn]:
     takes = (
         GenerationJob.objects.filter(slot__album_id__in=album_ids)
         .order_by("created_at", "id")
-        .values_list("slot_id", "id", "status", "seed", "strength", "result_image_id", "progress_done", "steps")
+        .values_list(*TAKE_FIELDS)
     )
     for slot_id, *values in takes:
         by_slot[slot_id].takes.append(_take_row(values))

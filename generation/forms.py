@@ -171,7 +171,10 @@ class RunStartForm(forms.Form):
 class GenerateForm(forms.Form):
     """One image: prompt, negative prompt, size, steps, seed and a LoRA stack."""
 
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="A1111 syntax: (word:1.3), (word), [word], \\( for a literal bracket, BREAK, <lora:name:0.8>.",
+    )
     negative_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     width = forms.IntegerField(
         initial=512, min_value=SIZE_MIN, max_value=SIZE_MAX, widget=forms.NumberInput(attrs={"step": 8})

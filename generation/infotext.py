@@ -32,6 +32,12 @@ def recipe_infotext(recipe: dict[str, Any]) -> str:
     """The ``parameters`` text chunk for an image made from ``recipe`` (the JSON sidecar's content)."""
     scheduler = SCHEDULERS.get(recipe.get("scheduler") or DEFAULT_SCHEDULER) or SCHEDULERS[DEFAULT_SCHEDULER]
     hashes = lora_a1111_hashes([lora["sha256"] for lora in recipe["loras"]])
+    # LoRAs the prompt names in <lora:...> tags of its own (generation.services.prompt_loras).
+    tagged = {
+        entry.get("sha256"): entry.get("name", "")
+        for entry in (recipe.get("prompt_parts") or {}).get("lora_tags") or []
+        if isinstance(entry, dict)
+    }
     diffusers = recipe.get("libraries", {}).get("diffusers", "")
     return infotext_build(
         Infotext(
@@ -49,7 +55,12 @@ def recipe_infotext(recipe: dict[str, Any]) -> str:
             # The engine draws every image's starting noise from a CPU generator seeded with its seed.
             rng="CPU",
             loras=[
-                InfotextLora(name=lora["name"], weight=float(lora["weight"]), a1111_hash=hashes.get(lora["sha256"], ""))
+                InfotextLora(
+                    name=lora["name"],
+                    weight=float(lora["weight"]),
+                    a1111_hash=hashes.get(lora["sha256"], ""),
+                    prompt_tag_name=tagged.get(lora["sha256"], ""),
+                )
                 for lora in recipe["loras"]
             ],
             version=f"{VERSION} diffusers {diffusers}".strip() if diffusers else VERSION,

@@ -152,6 +152,9 @@ def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.info(request, "Cancelling: images already finished stay in the album.")
+    if getattr(request, "htmx", False):
+        # The confirm-then-cancel button on the run page: its final state in place, no reload.
+        return render(request, "generation/_run_progress.html", _run_context(_run_get(pk), request.user))
     return redirect("generation:run-detail", pk=run.pk)
 
 

@@ -29,7 +29,7 @@ from typing import TypedDict
 import torch
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from PIL import PngImagePlugin
 
@@ -161,9 +161,14 @@ def chunk_claim(*, job_ids: Sequence[int], task_id: str, worker: str) -> list[Ge
     own = GenerationJob.objects.filter(pk__in=job_ids)
     run_ids = set(own.exclude(run=None).values_list("run_id", flat=True))
     want = len(job_ids)
+    # Rows this task already held (a retry, or a redelivery after its worker died), including
+    # rows it took from the front of the run, and its own rows whose holder went stale.
+    held_before = GenerationJob.objects.filter(Q(task_id=task_id) | Q(pk__in=job_ids)).filter(
+        status__in=GenerationJob.IN_PROGRESS
+    )
     claimed: list[int] = []
-    if own.filter(status__in=GenerationJob.IN_PROGRESS).exists():
-        claimed += jobs.claim(own.exclude(status=Status.QUEUED), task_id=task_id, worker=worker)
+    if held_before.exists():
+        claimed += jobs.claim(held_before, task_id=task_id, worker=worker)
     if len(run_ids) == 1:
         run_id = next(iter(run_ids))
         while len(claimed) < want:

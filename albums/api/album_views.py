@@ -8,7 +8,7 @@ from typing import Any
 import django_filters
 import django_filters.fields
 from django import forms
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -32,6 +32,7 @@ from albums.models import Album, Image
 from albums.selectors import (
     AlbumWithCount,
     AlbumWithSummary,
+    album_export_images,
     album_images_in_order,
     albums_annotated,
     image_list,
@@ -80,7 +81,7 @@ class AlbumViewSet(viewsets.ReadOnlyModelViewSet):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         album = self.get_object()
-        images = album_images_in_order(album=album).annotate(position=F("memberships__position"))
+        images = album_export_images(album=album, all_takes=request.query_params.get("takes") == "all")
         paginator = Pagination()
         page = paginator.paginate_queryset(images, request, view=self)
         data = AlbumSerializer(album, context=self.get_serializer_context()).data

@@ -50,9 +50,43 @@ DTYPE_BYTES = {
 }
 BASE_BY_CROSS_ATTENTION = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
 BASE_LABELS = {"sd15": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "unknown": "unknown"}
-_DOWN = re.compile(r"(lora_down|lora_A|lora\.down)(\.[^.]+)?\.weight$")
+# kohya/LyCORIS LoRA and LoCon, PEFT, and the older diffusers layouts (``to_q_lora.down``,
+# ``lora_linear_layer.down``): every convention diffusers converts on loading.
+_DOWN = re.compile(r"(lora_down|lora_A|lora\.down|lora_linear_layer\.down)(\.[^.]+)?\.weight$")
 _CROSS_KV = re.compile(r"attn2[._](processor[._])?to_[kv]")
 _SDXL_MARKERS = ("lora_te2_", "text_encoder_2.", "te2.", "add_embedding", "label_emb")
+# The text encoder's own projections: their input width is CLIP ViT-L's 768 (SD 1.x) or
+# OpenCLIP ViT-H's 1024 (SD 2.x). SDXL's are lora_te1_/lora_te2_, caught as SDXL before.
+_TEXT_ENCODER = re.compile(r"^(lora_te_|text_encoder\.|te\.).*(self_attn[._](q|k|v)_proj|mlp[._]fc1)")
+BASE_BY_TEXT_WIDTH = {768: "sd15", 1024: "sd2"}
+# Other model families: their LoRAs cannot be applied to an SD 1.x/2.x pipeline.
+_FOREIGN_MARKERS = {
+    "FLUX.1": ("double_blocks", "single_blocks", "single_transformer_blocks"),
+    "Stable Diffusion 3": ("joint_blocks", "context_block"),
+}
+# LyCORIS and other adapter types by the names of their tensors (A1111's network_*.py and
+# ComfyUI's weight adapters read them; diffusers' Stable Diffusion loader does not).
+_ADAPTER_KINDS = (
+    (re.compile(r"\.hada_(w1_a|w1_b|w2_a|w2_b|t1|t2)$"), "a LyCORIS LoHa (Hadamard product) file"),
+    (re.compile(r"\.lokr_(w1|w2|w1_a|w1_b|w2_a|w2_b|t2)$"), "a LyCORIS LoKr (Kronecker product) file"),
+    (re.compile(r"\.on_input$"), "a LyCORIS (IA)\u00b3 file"),
+    (re.compile(r"^(lora_|lycoris_).*\.(a1|a2|b1|b2)\.weight$"), "a LyCORIS GLoRA file"),
+    (re.compile(r"\.(oft_blocks|oft_diag|boft_blocks|oft_R\.weight)$"), "an OFT/BOFT (orthogonal fine-tuning) file"),
+    (re.compile(r"\.lora_mid\.weight$"), "a LoCon with Tucker decomposition (lora_mid)"),
+    (re.compile(r"^(lora_|lycoris_).*\.(diff|diff_b)$"), "a LyCORIS full-difference (Full / DiffLoRA) file"),
+)
+# Files that are not adapters at all, by a name only they have.
+_OTHER_FILES = (
+    (("emb_params", "string_to_param", "clip_l", "clip_g"), "a textual-inversion embedding, not a LoRA"),
+    (
+        ("model.diffusion_model.", "cond_stage_model.", "conditioner.embedders."),
+        "a full Stable Diffusion checkpoint, not a LoRA (name it in IMAGINEER_MODEL to generate with it)",
+    ),
+    (("control_model.", "controlnet_cond_embedding", "input_hint_block"), "a ControlNet model, not a LoRA"),
+    (("first_stage_model.", "post_quant_conv", "decoder.up.", "decoder.up_blocks."), "a VAE, not a LoRA"),
+)
+# What kohya's ss_base_model_version and the modelspec architecture say, when tensors cannot tell.
+_BASE_BY_KOHYA_VERSION = {"sd_v1": "sd15", "sd_v2": "sd2"}
 _NAME_SHOWN = 80
 
 
@@ -160,11 +194,20 @@ def safetensors_header(path: Path, *, name: str | None = None) -> tuple[dict[str
 
 
 def lora_inspect(path: Path, *, name: str | None = None) -> LoraInfo:
-    """Base, rank and alpha of a LoRA file; ``name`` as in :func:`safetensors_header`."""
+    """Base, rank and alpha of a LoRA file; ``name`` as in :func:`safetensors_header`.
+
+    A file that is another kind of adapter (LoHa, LoKr, ...), another kind of model
+    (embedding, checkpoint, ControlNet, VAE) or a LoRA for another model family (FLUX.1, SD3)
+    is refused with a message that says which. The base comes from the tensors: the
+    cross-attention width, else the text encoder's width; only when they cannot tell (a LoRA
+    of convolution layers only) from kohya's ``ss_base_model_version`` / ``ss_v2`` or the
+    ``modelspec.architecture`` metadata.
+    """
     tensors, metadata, data_start = safetensors_header(path, name=name)
     file = name or path.name
     if not tensors:
         raise LoraFileError(f"{file} holds no tensors.")
+    _kind_check(file, tensors, metadata)
     downs = {name: tensor.shape for name, tensor in tensors.items() if _DOWN.search(name)}
     if not downs:
         raise LoraFileError(
@@ -184,12 +227,77 @@ def lora_inspect(path: Path, *, name: str | None = None) -> LoraInfo:
         ),
         None,
     )
+    text_width = next(
+        (shape[1] for down, shape in downs.items() if _TEXT_ENCODER.search(down) and len(shape) >= 2), None
+    )
     if any(marker in tensor for tensor in tensors for marker in _SDXL_MARKERS) or cross == 2048:
         base = "sdxl"
+    elif cross:
+        base = BASE_BY_CROSS_ATTENTION.get(cross, "unknown")
+    elif text_width in BASE_BY_TEXT_WIDTH:
+        base = BASE_BY_TEXT_WIDTH[text_width]
     else:
-        base = BASE_BY_CROSS_ATTENTION.get(cross or 0, "unknown")
+        base = metadata_base(metadata)
     alpha = _alpha(path, file, tensors, metadata, data_start)
     return LoraInfo(base=base, rank=rank, alpha=alpha, cross_attention_dim=cross, tensor_count=len(tensors))
+
+
+def metadata_base(metadata: dict[str, str]) -> str:
+    """The base a LoRA's training metadata names (kohya's keys, then modelspec), or "unknown"."""
+    version = metadata.get("ss_base_model_version", "").strip().lower()
+    if version.startswith("sdxl"):
+        return "sdxl"
+    if version in _BASE_BY_KOHYA_VERSION or version.startswith("sd_v2"):
+        return _BASE_BY_KOHYA_VERSION.get(version, "sd2")
+    architecture = metadata.get("modelspec.architecture", "").strip().lower()
+    if architecture.startswith("stable-diffusion-xl"):
+        return "sdxl"
+    if architecture.startswith("stable-diffusion-v1"):
+        return "sd15"
+    if architecture.startswith("stable-diffusion-v2"):
+        return "sd2"
+    v2 = metadata.get("ss_v2", "").strip()
+    if v2 in ("True", "False") and "ss_network_module" in metadata:
+        return "sd2" if v2 == "True" else "sd15"
+    return "unknown"
+
+
+def _foreign_family(tensors: dict[str, Tensor], metadata: dict[str, str]) -> str | None:
+    for family, markers in _FOREIGN_MARKERS.items():
+        if any(marker in tensor for tensor in tensors for marker in markers):
+            return family
+    version = metadata.get("ss_base_model_version", "").lower()
+    architecture = metadata.get("modelspec.architecture", "").lower()
+    if version.startswith("flux") or architecture.startswith("flux"):
+        return "FLUX.1"
+    if version.startswith("sd3") or architecture.startswith("stable-diffusion-3"):
+        return "Stable Diffusion 3"
+    return None
+
+
+def _kind_check(file: str, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+    """Refuse, by what it is, a file that is not a LoRA this engine can apply."""
+    for pattern, what in _ADAPTER_KINDS:
+        layers = {tensor.rsplit(".", 2)[0] for tensor in tensors if pattern.search(tensor)}
+        if layers:
+            raise LoraFileError(
+                f"{file} is {what} ({len(layers)} layer{'s' if len(layers) != 1 else ''}): not a LoRA/LoCon, and "
+                "diffusers cannot apply it to a Stable Diffusion model, so it is not supported. Use a LoRA or "
+                "LoCon version of it (or merge it into a checkpoint with LyCORIS's tools)."
+            )
+    family = _foreign_family(tensors, metadata)
+    if family:
+        raise LoraFileError(
+            f"{file} is a LoRA for {family}; Imagineer generates with Stable Diffusion 1.x/2.x models only."
+        )
+    if not any(_DOWN.search(tensor) for tensor in tensors):
+        for markers, what in _OTHER_FILES:
+            if any(
+                tensor == marker or tensor.startswith(marker) or f".{marker}" in tensor
+                for tensor in tensors
+                for marker in markers
+            ):
+                raise LoraFileError(f"{file} is {what}.")
 
 
 def _alpha_checked(value: Any, where: str) -> float:

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from generation.engine import prompt_syntax
+
 # A1111's own pattern for one ``key: value`` pair of the settings line.
 _FIELD = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_LORA_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>")
 # A1111 drops these from a LoRA's alias in "Lora hashes"; a tag cannot hold ':' or '>' either.
 _ALIAS_DROP = re.compile(r"[:,<>\n\r]")
 
@@ -34,6 +35,12 @@ class InfotextLora:
     name: str
     weight: float
     a1111_hash: str  # the full A1111 hash; the infotext carries its first 12 hex digits
+    # The name its ``<lora:...>`` tag already in the prompt uses; such a LoRA gets no second tag.
+    prompt_tag_name: str = ""
+
+    @property
+    def alias(self) -> str:
+        return lora_alias(self.prompt_tag_name or self.name)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,8 @@ def _number(value: float) -> str:
 
 
 def lora_tags(loras: Sequence[InfotextLora]) -> str:
-    return " ".join(f"<lora:{lora_alias(lora.name)}:{_number(lora.weight)}>" for lora in loras)
+    """Tags for the LoRAs the prompt does not already name in a tag of its own."""
+    return " ".join(f"<lora:{lora.alias}:{_number(lora.weight)}>" for lora in loras if not lora.prompt_tag_name)
 
 
 def infotext_build(info: Infotext) -> str:
@@ -95,7 +103,7 @@ def infotext_build(info: Infotext) -> str:
     tags = lora_tags(info.loras)
     if tags:
         prompt = f"{prompt} {tags}" if prompt else tags
-    hashes = ", ".join(f"{lora_alias(lora.name)}: {lora.a1111_hash[:12]}" for lora in info.loras if lora.a1111_hash)
+    hashes = ", ".join(f"{lora.alias}: {lora.a1111_hash[:12]}" for lora in info.loras if lora.a1111_hash)
     fields: dict[str, Any] = {
         "Steps": info.steps,
         "Sampler": info.sampler,
@@ -140,17 +148,23 @@ def infotext_parse(text: str) -> dict[str, Any]:
 
 
 def prompt_lora_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
-    """The prompt without its ``<lora:name:weight>`` tags, and those tags' (name, weight) pairs."""
+    """The prompt without its LoRA tags, and those tags' (name, weight) pairs.
+
+    Tags are read as A1111 reads them (``<lora:name:weight>``, ``<lyco:...>``, no weight = 1,
+    ``te=``/``unet=``; ``generation.engine.prompt_syntax``); one we cannot apply (two different
+    weights, a DyLoRA rank) stays in the prompt, where submitting it explains why.
+    """
     found: list[tuple[str, float]] = []
 
     def take(match: re.Match[str]) -> str:
         try:
-            found.append((match.group(1).strip(), float(match.group(2))))
-        except ValueError:
+            tags = prompt_syntax.lora_tags(match.group(0))
+        except prompt_syntax.PromptSyntaxError:
             return match.group(0)
-        return ""
+        found.extend((tag.name, tag.weight) for tag in tags)
+        return "" if tags else match.group(0)
 
-    stripped = _LORA_TAG.sub(take, prompt)
+    stripped = prompt_syntax.EXTRA_NETWORK.sub(take, prompt)
     stripped = re.sub(r"[ \t]+(\n|$)", r"\1", re.sub(r"[ \t]{2,}", " ", stripped)).strip()
     return stripped, found
 

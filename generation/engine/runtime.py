@@ -4,9 +4,10 @@ One ``Engine`` lives for the whole life of a gpu worker process (``engine_get``)
 are loaded once and cached by sha256 (adapter name ``l_<sha[:16]>``); a job switches its
 stack with ``set_adapters(names, weights)`` and never reloads the base model.
 
-Prompts longer than CLIP's 77 tokens are encoded A1111-style: the token ids are split into
-75-token chunks, each chunk is wrapped in BOS/EOS and encoded on its own, and the hidden
-states are concatenated. The negative prompt is padded with empty chunks to the same length.
+Prompts are read in A1111's syntax (attention weights, BREAK, ``<lora:...>`` tags cut out;
+``generation.engine.prompt_syntax``) and encoded A1111-style: the token ids are split into
+75-token chunks, each chunk is wrapped in BOS/EOS and encoded on its own, weighted, and the
+hidden states are concatenated. The negative prompt is padded with empty chunks to the same length.
 Requests are grouped by that chunk count before batching, so an image does not depend on
 which other prompts share its batch; with one CPU generator per prompt, the same seed gives
 the same image batched or alone.
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 
 from generation.engine.lora_files import LoraFileError, lora_fit_error, lora_inspect
+from generation.engine.prompt_syntax import WeightedChunk, chunks_encode, weighted_chunks
 from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from generation.engine.source import ModelSource, model_base, model_base_label
 
@@ -319,22 +321,27 @@ class Engine:
 
     # --- prompts ----------------------------------------------------------------------------
 
-    def prompt_chunks(self, text: str) -> list[list[int]]:
+    def prompt_chunks(self, text: str) -> list[WeightedChunk]:
+        """The prompt in A1111's syntax as weighted 75-token chunks (``generation.engine.prompt_syntax``)."""
         tokenizer = self.pipe.tokenizer
-        ids = tokenizer(text, add_special_tokens=False, truncation=False, verbose=False).input_ids
-        size = tokenizer.model_max_length - 2
-        return [ids[start : start + size] for start in range(0, len(ids), size)] or [[]]
 
-    def _encode(self, chunks: list[list[int]]) -> torch.Tensor:
+        def tokenize(texts: list[str]) -> list[list[int]]:
+            return tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False).input_ids
+
+        return weighted_chunks(text, tokenize, size=tokenizer.model_max_length - 2)
+
+    def _encode(self, chunks: list[WeightedChunk]) -> torch.Tensor:
         tokenizer = self.pipe.tokenizer
-        length = tokenizer.model_max_length
-        rows = []
-        for chunk in chunks:
-            row = [tokenizer.bos_token_id, *chunk, tokenizer.eos_token_id]
-            rows.append(row + [tokenizer.pad_token_id] * (length - len(row)))
-        input_ids = torch.tensor(rows, dtype=torch.long, device=self.device)
-        hidden = self.pipe.text_encoder(input_ids)[0]
-        return hidden.reshape(1, -1, hidden.shape[-1]).to(self.dtype)
+        hidden = chunks_encode(
+            chunks,
+            text_encoder=self.pipe.text_encoder,
+            bos=tokenizer.bos_token_id,
+            eos=tokenizer.eos_token_id,
+            pad=tokenizer.pad_token_id,
+            length=tokenizer.model_max_length,
+            device=self.device,
+        )
+        return hidden.to(self.dtype)
 
     # --- generation -------------------------------------------------------------------------
 
@@ -359,7 +366,8 @@ class Engine:
         for request in requests:
             positive, negative = self.prompt_chunks(request.prompt), self.prompt_chunks(request.negative_prompt)
             count = max(len(positive), len(negative))
-            encoded.append((positive + [[]] * (count - len(positive)), negative + [[]] * (count - len(negative))))
+            empty = [WeightedChunk((), ())]
+            encoded.append((positive + empty * (count - len(positive)), negative + empty * (count - len(negative))))
         groups: dict[int, list[int]] = {}
         for index, (positive, _negative) in enumerate(encoded):
             groups.setdefault(len(positive), []).append(index)

@@ -24,7 +24,14 @@ from django.db.models import Q
 
 from albums.models import Album, AlbumImage, Image
 from generation.models import BatchGenerationRun, BatchTemplate, DeckSlot, GenerationJob
-from generation.services.jobs import chunks_enqueue, seed_random, seed_validate
+from generation.services.jobs import (
+    chunks_enqueue,
+    configured_model_base,
+    lora_stack_merge,
+    seed_random,
+    seed_validate,
+)
+from generation.services.prompt_loras import inline_loras_record, prompt_loras_resolve
 from generation.services.templates import prompt_construct, prompt_render_row, template_placeholders
 from generation.steering import jobs_steer
 from imagineer.errors import ApplicationError, field_error
@@ -122,24 +129,21 @@ def run_jobs_build(
     created_by: User | None,
 ) -> list[GenerationJob]:
     """The run's job for each of these slots (unsaved), from the run's snapshot and settings."""
-    snapshot, params = run.template_snapshot, run.overrides
+    params = run.overrides
+    model = configured_model_base()
     jobs = []
     for slot in slots:
-        row_text = prompt_render_row(snapshot["prompt_template"], slot.row)
+        row_text = prompt_render_row(run.template_snapshot["prompt_template"], slot.row)
+        prompt, parts, stack = _row_prompt(run=run, slot=slot, row_text=row_text, model_base=model)
         jobs.append(
             GenerationJob(
                 run=run,
                 row_index=slot.index,
                 slot=slot,
                 album_id=run.album_id,
-                prompt=prompt_construct(
-                    base_prompt=snapshot["base_prompt"],
-                    theme=run.theme,
-                    row_text=row_text,
-                    style_suffix=snapshot["style_suffix"],
-                ),
+                prompt=prompt,
                 negative_prompt=params["negative_prompt"],
-                prompt_parts=_prompt_parts(run, slot, row_text),
+                prompt_parts=parts,
                 width=params["width"],
                 height=params["height"],
                 steps=params["steps"],
@@ -147,12 +151,37 @@ def run_jobs_build(
                 guidance_scale=params["guidance_scale"],
                 seed=seeds[slot.index],
                 scheduler=settings.IMAGINEER_SCHEDULER,
-                lora_stack=snapshot["loras"],
+                lora_stack=stack,
                 created_by=created_by,
             )
         )
     jobs_steer(run.template, jobs)
     return jobs
+
+
+def _row_prompt(
+    *, run: BatchGenerationRun, slot: DeckSlot, row_text: str, model_base: str, row_field: str = "prompt_template"
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """A card's prompt, its parts and its LoRA stack (the run's, with the prompt's <lora:...> tags merged in)."""
+    snapshot = run.template_snapshot
+    inline = prompt_loras_resolve(
+        [
+            ("base_prompt", snapshot["base_prompt"]),
+            ("theme", run.theme),
+            (row_field, row_text),
+            ("style_suffix", snapshot["style_suffix"]),
+        ]
+    )
+    parts = _prompt_parts(run, slot, row_text)
+    if inline:
+        parts["lora_tags"] = inline_loras_record(inline)
+    prompt = prompt_construct(
+        base_prompt=snapshot["base_prompt"],
+        theme=run.theme,
+        row_text=row_text,
+        style_suffix=snapshot["style_suffix"],
+    )
+    return prompt, parts, lora_stack_merge(snapshot["loras"], inline, model_base=model_base)
 
 
 def _prompt_parts(run: BatchGenerationRun, slot: DeckSlot, row_text: str) -> dict[str, Any]:
@@ -206,6 +235,7 @@ def run_complete(*, run: BatchGenerationRun, created_by: User | None = None) -> 
         run.status, run.finished_at = RunStatus.RUNNING, None
         fields += ["status", "finished_at"]
     run.save(update_fields=fields)
+    album_cancelled_mark(album_id=run.album_id, cancelled=False)
     chunks_enqueue([job.pk for job in jobs])
     return run
 
@@ -230,20 +260,26 @@ def _take_job(
 ) -> GenerationJob:
     run = _slot_source_run(slot)
     snapshot, params = run.template_snapshot, run.overrides
-    row_text = slot.prompt_edit.strip() or prompt_render_row(snapshot["prompt_template"], slot.row)
-    parts = _prompt_parts(run, slot, row_text)
+    edit = slot.prompt_edit.strip()
+    row_text = edit or prompt_render_row(snapshot["prompt_template"], slot.row)
+    prompt, parts, stack = (
+        (None, {}, [])
+        if base is not None
+        else _row_prompt(
+            run=run,
+            slot=slot,
+            row_text=row_text,
+            model_base=configured_model_base(),
+            row_field="prompt_edit" if edit else "prompt_template",
+        )
+    )
     if init_image is not None:
         parts["init_image"] = init_image.pk
     job = GenerationJob(
         row_index=slot.index,
         slot=slot,
         album_id=slot.album_id,
-        prompt=prompt_construct(
-            base_prompt=snapshot["base_prompt"],
-            theme=run.theme,
-            row_text=row_text,
-            style_suffix=snapshot["style_suffix"],
-        ),
+        prompt=prompt or "",
         negative_prompt=params["negative_prompt"],
         prompt_parts=parts,
         width=params["width"],
@@ -252,7 +288,7 @@ def _take_job(
         guidance_scale=params["guidance_scale"],
         seed=seed,
         scheduler=settings.IMAGINEER_SCHEDULER,
-        lora_stack=snapshot["loras"],
+        lora_stack=stack,
         init_image=init_image,
         strength=strength,
         created_by=created_by,
@@ -263,7 +299,7 @@ def _take_job(
         for name in ("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "scheduler"):
             setattr(job, name, getattr(base, name))
         job.lora_stack, job.progress_total = base.lora_stack, base.steps
-        job.prompt_parts = {**base.prompt_parts, "init_image": parts.get("init_image")}
+        job.prompt_parts = {**base.prompt_parts, "init_image": init_image.pk if init_image else None}
     elif init_image is None:
         # A new take of a guided card is guided too (a variation starts from its source instead).
         jobs_steer(run.template, [job])
@@ -407,3 +443,24 @@ def slot_take_again(*, source: GenerationJob, new_seed: bool, created_by: User |
     job.save()
     chunks_enqueue([job.pk])
     return job
+
+
+CANCELLED_MARK = " (cancelled before any image)"
+
+
+def album_cancelled_mark(*, album_id: int | None, cancelled: bool) -> None:
+    """A run cancelled before it made any image says so in its album's name (the home page would
+    otherwise show an empty "No images yet" album); retrying or completing it takes the mark off."""
+    if album_id is None:
+        return
+    album = Album.objects.filter(pk=album_id).first()
+    if album is None:
+        return
+    marked = album.name.endswith(CANCELLED_MARK)
+    if cancelled and not marked and not AlbumImage.objects.filter(album=album).exists():
+        album.name = album.name[: 200 - len(CANCELLED_MARK)] + CANCELLED_MARK
+    elif not cancelled and marked:
+        album.name = album.name.removesuffix(CANCELLED_MARK)
+    else:
+        return
+    album.save(update_fields=["name", "updated_at"])

@@ -32,6 +32,13 @@ from generation.models import (
     GenerationJob,
     Lora,
 )
+from generation.services.prompt_loras import (
+    InlineLora,
+    inline_loras_fit,
+    inline_loras_record,
+    prompt_loras_resolve,
+    prompt_syntax_validate,
+)
 from generation.services.templates import lora_weight_parse, size_validate
 from generation.tasks import chunk_generate_task
 from imagineer.errors import ApplicationError, field_error
@@ -47,13 +54,15 @@ def seed_random() -> int:
     return secrets.randbelow(SEED_MAX + 1)
 
 
-def lora_stack_snapshot(loras: Sequence[tuple[Lora, Decimal]], *, field: str = "loras") -> list[dict[str, Any]]:
-    """Validate a LoRA stack against the configured model and freeze it as the job's recipe."""
+def lora_stack_snapshot(
+    loras: Sequence[tuple[Lora, Decimal]], *, field: str = "loras", inline: Sequence[InlineLora] = ()
+) -> list[dict[str, Any]]:
+    """Validate a LoRA stack against the configured model and freeze it as the job's recipe.
+
+    ``inline`` are the prompt's resolved ``<lora:...>`` tags, merged in by :func:`lora_stack_merge`.
+    """
     snapshot, seen = [], set()
-    try:
-        base = model_base(model_source())
-    except ModelSourceError as exc:
-        raise ApplicationError(str(exc)) from None
+    base = configured_model_base()
     for lora, raw_weight in loras:
         weight = lora_weight_parse(raw_weight, field=field)
         if lora.pk in seen:
@@ -63,7 +72,41 @@ def lora_stack_snapshot(loras: Sequence[tuple[Lora, Decimal]], *, field: str = "
         if problem:
             raise field_error(field, problem, code="lora_unfit")
         snapshot.append({"id": lora.pk, "name": lora.name, "sha256": lora.sha256, "weight": str(weight)})
-    return snapshot
+    return lora_stack_merge(snapshot, inline, model_base=base)
+
+
+def configured_model_base() -> str:
+    try:
+        return model_base(model_source())
+    except ModelSourceError as exc:
+        raise ApplicationError(str(exc)) from None
+
+
+def lora_stack_merge(
+    snapshot: list[dict[str, Any]], inline: Sequence[InlineLora], *, model_base: str
+) -> list[dict[str, Any]]:
+    """The stack with the prompt's LoRA tags merged in, marked ``"source": "prompt"``.
+
+    A tag naming a LoRA already in the stack sets its weight (the prompt is the more specific
+    place, and a recipe's prompt keeps its tags, so generating again gives the same stack);
+    the other tagged LoRAs follow the stack in prompt order.
+    """
+    inline_loras_fit(inline, model_base=model_base)
+    merged = [dict(entry) for entry in snapshot]
+    for item in inline:
+        entry = {
+            "id": item.lora.pk,
+            "name": item.lora.name,
+            "sha256": item.lora.sha256,
+            "weight": str(item.weight),
+            "source": "prompt",
+        }
+        position = next((index for index, old in enumerate(merged) if old["sha256"] == item.lora.sha256), None)
+        if position is None:
+            merged.append(entry)
+        else:
+            merged[position] = entry
+    return merged
 
 
 def generation_params_validate(
@@ -93,6 +136,7 @@ def generation_params_validate(
         errors.update(exc.fields)
     if errors:
         raise ApplicationError(next(iter(errors.values()))[0], fields=errors)
+    prompt_syntax_validate(negative_prompt or "", field="negative_prompt", tags_allowed=False)
 
 
 def seed_validate(seed: Any, *, field: str = "seed") -> int:
@@ -161,10 +205,14 @@ def job_submit(
         scheduler=scheduler,
     )
     seed = seed_random() if seed is None else seed_validate(seed)
+    inline = prompt_loras_resolve([("prompt", prompt)])
+    parts: dict[str, Any] = {"prompt": prompt.strip()}
+    if inline:
+        parts["lora_tags"] = inline_loras_record(inline)
     job = GenerationJob.objects.create(
         prompt=prompt.strip(),
         negative_prompt=(negative_prompt or "").strip(),
-        prompt_parts={"prompt": prompt.strip()},
+        prompt_parts=parts,
         width=width,
         height=height,
         steps=steps,
@@ -172,7 +220,7 @@ def job_submit(
         guidance_scale=float(guidance_scale),
         seed=seed,
         scheduler=scheduler,
-        lora_stack=lora_stack_snapshot(loras),
+        lora_stack=lora_stack_snapshot(loras, inline=inline),
         album=album,
         guide=guide or {},
         created_by=created_by,

@@ -192,7 +192,8 @@ def lora_scan(*, directory: Path | None = None, progress: Callable[[int, int], N
     """Register every unregistered .safetensors under ``directory`` (default LORA_ROOT).
 
     A bad file is reported and skipped, not fatal; ``progress(done, total)`` follows the files.
-    Library entries without an A1111 hash (registered before it was kept) get one.
+    Library entries without an A1111 hash (registered before it was kept) get one, and entries
+    still of Unknown base get the base their file now tells (text encoder width, metadata).
     """
     root = lora_root()
     directory = Path(directory or root).resolve()
@@ -210,6 +211,7 @@ def lora_scan(*, directory: Path | None = None, progress: Callable[[int, int], N
         relative = str(path.relative_to(root)) if path.is_relative_to(root) else None
         if relative in known_files:
             _a1111_hash_fill(relative, path)
+            _base_fill(relative, path)
             continue
         if sha256_file(path) in known_hashes:
             result.skipped.append(f"{path.name}: the same file is already registered.")
@@ -225,6 +227,15 @@ def lora_scan(*, directory: Path | None = None, progress: Callable[[int, int], N
     if progress is not None:
         progress(len(paths), len(paths))
     return result
+
+
+def _base_fill(relative: str, path: Path) -> None:
+    """An entry registered as Unknown before its base could be read (text-encoder or conv layers only)."""
+    if Lora.objects.filter(file=relative, base=Lora.Base.UNKNOWN).exists():
+        with suppress(LoraFileError, OSError):
+            base = lora_inspect(path).base
+            if base != Lora.Base.UNKNOWN:
+                Lora.objects.filter(file=relative).update(base=base)
 
 
 def _a1111_hash_fill(relative: str, path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from generation.engine.png import lora_alias
+from generation.engine.prompt_syntax import PromptSyntaxError, prompt_check
 from generation.engine.schedulers import SCHEDULERS
 from generation.models import Lora
 from generation.recipes import ForeignLora, ForeignRecipe, RecipeError, recipe_read
@@ -92,6 +93,13 @@ def recipe_import(*, data: bytes) -> RecipeImport:
             result.notes.append(
                 f"The sampler {recipe.sampler!r}{f' ({recipe.schedule_type})' if recipe.schedule_type else ''} has no "
                 f"equivalent here; {default} ({SCHEDULERS[default].sampler_label}) is selected instead."
+            )
+    for label, text in (("prompt", recipe.prompt), ("negative prompt", recipe.negative_prompt)):
+        try:
+            prompt_check(text)
+        except PromptSyntaxError as exc:
+            result.notes.append(
+                f"The {label} uses A1111 syntax that is not drawn here ({exc}); edit it before generating."
             )
     if recipe.model:
         result.notes.append(f"Made with the model {recipe.model!r}; images here use the model this server runs.")

@@ -19,7 +19,7 @@ from albums.models import Album, AlbumImage
 from albums.services.curation import album_create
 from albums.services.files import media_path
 from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob, Lora
-from generation.services.decks import rows_select, run_jobs_build, slots_create
+from generation.services.decks import album_cancelled_mark, rows_select, run_jobs_build, slots_create
 from generation.services.jobs import (
     chunks_enqueue,
     generation_params_validate,
@@ -198,6 +198,7 @@ def run_cancel(*, run: BatchGenerationRun) -> BatchGenerationRun:
     run.cancel_requested = True
     run.status, run.finished_at = Status.CANCELLED, timezone.now()
     run.save(update_fields=["cancel_requested", "status", "finished_at"])
+    album_cancelled_mark(album_id=run.album_id, cancelled=True)
     return run_refresh(run_id=run.pk)
 
 
@@ -246,4 +247,5 @@ def run_retry(*, run: BatchGenerationRun) -> BatchGenerationRun:
     run.status, run.cancel_requested, run.finished_at, run.error = Status.RUNNING, False, None, ""
     run.save(update_fields=["status", "cancel_requested", "finished_at", "error"])
     chunks_enqueue([job.pk for job in targets])
+    album_cancelled_mark(album_id=run.album_id, cancelled=False)
     return run_refresh(run_id=run.pk)

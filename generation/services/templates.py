@@ -33,6 +33,7 @@ from generation.models import (
     BatchTemplateLora,
     Lora,
 )
+from generation.services.prompt_loras import prompt_loras_resolve
 from imagineer.errors import ApplicationError, field_error
 
 _formatter = string.Formatter()
@@ -237,7 +238,11 @@ def template_validate(
             f"Unknown placeholder{'s' if len(unknown) > 1 else ''} {listed}: the CSV columns are {', '.join(columns)}.",
         )
     limit = settings.IMAGINEER_MAX_PROMPT_CHARS
+    theme_field = "example_theme" if theme is None else "theme"
     theme = example_theme if theme is None else theme
+    texts = [base_prompt, prompt_template, style_suffix, theme, *(str(value) for row in rows for value in row.values())]
+    # Tags are resolved against the library once, and only when some text may hold one.
+    library = list(Lora.objects.order_by("pk")) if any("<" in (text or "") for text in texts) else []
     for index, row in enumerate(rows):
         missing = [name for name in placeholders if name not in row]
         if missing:
@@ -245,6 +250,21 @@ def template_validate(
         prompt = template_row_prompt(
             base_prompt=base_prompt, prompt_template=prompt_template, style_suffix=style_suffix, theme=theme, row=row
         )
+        try:
+            prompt_loras_resolve(
+                [
+                    ("base_prompt", base_prompt),
+                    (theme_field, theme),
+                    ("prompt_template", prompt_render_row(prompt_template, row)),
+                    ("style_suffix", style_suffix),
+                ],
+                library=library,
+            )
+        except ApplicationError as exc:
+            if "prompt_template" not in exc.fields:
+                raise
+            message = f"{_row_label(index, row, columns)}: {exc.message}"
+            raise ApplicationError(message, fields={"prompt_template": [message]}, code=exc.code) from None
         if len(prompt) > limit:
             raise ApplicationError(
                 f"{_row_label(index, row, columns)}: the constructed prompt is {len(prompt):,} characters; the limit is "

@@ -133,3 +133,25 @@ def test_the_schema_documents_the_deck_endpoints(api_as):
         "/api/batch-templates/{template_pk}/runs/{id}/complete",
     ):
         assert path in schema["paths"], path
+
+
+def test_the_album_api_gives_a_decks_picks_in_slot_order_or_every_take(api_as):
+    client = api_as("creator")
+    album = deck_build(slots=3, takes=2, owner=client.user)
+    second = _take(album, 0, 1)
+    client.post(f"/api/albums/{album.pk}/slots/0/pick", {"image": second.pk}, format="json")
+    picks = client.get(f"/api/albums/{album.pk}").json()["images"]
+    assert [image["id"] for image in picks["results"]] == [second.pk, _take(album, 1).pk, _take(album, 2).pk]
+    assert [image["position"] for image in picks["results"]] == [1, 2, 3]
+    assert client.get(f"/api/albums/{album.pk}", {"takes": "all"}).json()["images"]["count"] == 6
+
+
+def test_a_decks_dataset_is_its_picks():
+    from labeling.models import Label
+    from training.services.datasets import dataset_collect
+
+    album = deck_build(slots=3, takes=2)
+    for image in album.images.all():
+        Label.objects.create(image=image, label_type=Label.LabelType.CAPTION, text="a card")
+    items = dataset_collect(album=album, caption_source="auto")
+    assert [item.image_id for item in items] == [_take(album, index).pk for index in range(3)]

@@ -196,3 +196,38 @@ def test_regenerating_a_take_from_its_image_page_adds_a_take_to_its_card(client,
     client.force_login(UserFactory(role="creator"))  # not the deck's owner: a job of their own, as before
     client.post(reverse("generation:image-regenerate", args=[take.result_image_id]), {"seed": "new"})
     assert GenerationJob.objects.filter(slot=take.slot).count() == 3
+
+
+def test_an_nsfw_pick_is_blurred_on_the_deck_page(client, creator):
+    album = deck_build(slots=2, takes=1, owner=creator)
+    from albums.models import Image
+
+    Image.objects.filter(generation_job__slot__album=album, generation_job__slot__index=1).update(is_nsfw=True)
+    body = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert body.count('class="deck-pick tile nsfw"') == 1 and "Reveal NSFW image Taurus 2" in body
+
+
+def test_a_run_cancelled_before_any_image_marks_its_album_and_resumes_from_the_run_page(client, creator):
+    run = run_start(template=BatchTemplateFactory(), theme="ink", created_by=creator)
+    page = client.get(reverse("generation:run-detail", args=[run.pk])).content.decode()
+    assert 'hx-confirm="Cancel this run?' in page
+    response = client.post(reverse("generation:run-cancel", args=[run.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and 'data-status="cancelled"' in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.album.name.endswith("(cancelled before any image)")
+    home = client.get(reverse("albums:album-list")).content.decode()
+    assert "(cancelled before any image)" in home
+    page = client.get(reverse("generation:run-detail", args=[run.pk])).content.decode()
+    assert "Resume (3 cancelled)" in page
+    client.post(reverse("generation:run-retry", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status in ("queued", "running") and not run.album.name.endswith("(cancelled before any image)")
+
+
+def test_albums_are_listed_newest_first(client, creator):
+    from albums.models import Album
+
+    older = Album.objects.create(name="Older", slug="older")
+    newer = Album.objects.create(name="Newer", slug="newer")
+    body = client.get(reverse("albums:album-list")).content.decode()
+    assert body.index(newer.name) < body.index(older.name)

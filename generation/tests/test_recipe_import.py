@@ -189,3 +189,33 @@ def test_generate_page_import_prefills_the_form(client, library):
     refused = client.post(reverse("generation:generate-import"), {"file": bad})
     assert refused.status_code == 400 and "decompression bomb" in refused.content.decode()
     assert client.post(reverse("generation:generate-import")).status_code == 400
+
+
+def test_a_recipe_whose_prompt_uses_syntax_we_do_not_draw_says_so(api_as):
+    text = (
+        "a [cat:dog:0.4] on a mat, (soft light:1.2)\nNegative prompt: [ugly|bad]\n"
+        "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512"
+    )
+    response = _post(api_as("creator"), recipe_pngs.png_with_text({"parameters": text}))
+    assert response.status_code == 200, response.json()
+    notes = response.json()["notes"]
+    assert any(note.startswith("The prompt uses A1111 syntax that is not drawn here (Prompt editing") for note in notes)
+    assert any(
+        note.startswith("The negative prompt uses A1111 syntax that is not drawn here (Alternation") for note in notes
+    )
+
+
+def test_lora_tags_without_a_weight_or_as_lyco_are_matched_and_odd_ones_stay_in_the_prompt(api_as, library):
+    text = (
+        "a castle <lora:paper> <lyco:Ink Wash v2:0.4> <lora:film:1:0.5>\n"
+        "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512"
+    )
+    response = _post(api_as("creator"), recipe_pngs.png_with_text({"parameters": text}))
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert [(lora["name"], lora["weight"], lora["matched_by"]) for lora in body["loras"]] == [
+        ("paper", 1.0, "name"),
+        ("Ink Wash v2", 0.4, "name"),
+    ]
+    # Two different weights cannot be drawn: the tag stays, and submitting the form explains why.
+    assert body["prompt"] == "a castle <lora:film:1:0.5>"

@@ -13,7 +13,7 @@ from generation.models import BatchGenerationRun, GenerationJob
 from generation.selectors import run_progress
 from generation.services.jobs import job_cancel
 from generation.services.runs import run_start
-from generation.worker import PROGRESS_INTERVAL, chunk_run
+from generation.worker import PROGRESS_INTERVAL, chunk_claim, chunk_run
 from imagineer.testing import wait_for
 from imagineer.tests.factories import BatchTemplateFactory
 
@@ -140,3 +140,16 @@ def test_cancel_stops_the_pipeline_at_the_next_progress_write_and_eta_comes_from
     # No image is finished yet, and the ETA is already known from the denoising steps.
     assert progress["completed"] == 0 and progress["steps_done"] > 0 and progress["eta_seconds"] is not None
     assert progress["steps_total"] == 300
+
+
+@pytest.mark.django_db
+def test_a_redelivered_chunk_gets_back_the_rows_it_took_from_the_front(settings):
+    settings.IMAGINEER_CHUNK_SIZE = 4
+    run = run_start(template=_template(8), theme="ink")
+    _, (second_task, second_ids) = _chunks(run)
+    taken = chunk_claim(job_ids=second_ids, task_id=second_task, worker="host:1")
+    assert [job.row_index for job in taken] == [0, 1, 2, 3]
+    # host:1 dies; the broker redelivers the same message to host:2.
+    again = chunk_claim(job_ids=second_ids, task_id=second_task, worker="host:2")
+    assert [job.row_index for job in again] == [0, 1, 2, 3]
+    assert {(job.worker, job.attempts) for job in again} == {("host:2", 2)}

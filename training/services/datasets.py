@@ -26,6 +26,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
 from albums.models import Album, AlbumImage
+from albums.selectors import deck_pick_ids
 from albums.services.files import media_path
 from imagineer.errors import ApplicationError, field_error
 from labeling.backends.local import NAME as OFFLINE_LABELER
@@ -136,6 +137,11 @@ def dataset_collect(*, album: Album, caption_source: str = TrainingRun.CaptionSo
         .prefetch_related(Prefetch("image__labels", queryset=captions))
         .order_by("position", "id")
     )
+    picks = deck_pick_ids(album=album)
+    if picks is not None:
+        # A deck trains on its picks, in slot order, not on every take.
+        by_image = {membership.image_id: membership for membership in memberships}
+        memberships = [by_image[pk] for pk in picks if pk in by_image]
     if len(memberships) < MIN_IMAGES:
         raise field_error(
             "album",
