@@ -1,6 +1,6 @@
 """The resident pipeline: load once, switch LoRA stacks with set_adapters, generate in batches.
 
-One ``Engine`` lives for the whole life of a gpu worker process (``engine_get``). Adapters
+One ``Engine`` lives for the whole life of a gpu worker process (``generation.worker.engine_get``). Adapters
 are loaded once and cached by sha256 (adapter name ``l_<sha[:16]>``); a job switches its
 stack with ``set_adapters(names, weights)`` and never reloads the base model.
 
