@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from generation.engine.prompt_syntax import WeightedChunk
 from generation.engine.runtime import BatchSettings, Engine, EngineError, GeneratedImage
 from generation.engine.schedulers import DEFAULT_SCHEDULER
 
@@ -122,16 +123,22 @@ def controlnet_generate(
     if not 0 <= control.start < control.end <= 1:
         raise ValueError(f"ControlNet start {control.start} must be below its end {control.end}, both in [0, 1]")
     engine.load()
+    if engine.torch_threads:
+        torch.set_num_threads(engine.torch_threads)
     engine.apply_loras(batch.loras)
     engine._scheduler_set(batch.scheduler or DEFAULT_SCHEDULER)
+    # Built after the scheduler switch: from_pipe takes the pipeline's current components.
     pipe = StableDiffusionControlNetPipeline.from_pipe(engine.pipe, controlnet=controlnet.model)
     pipe.set_progress_bar_config(disable=True)
     size = batch_size or engine.batch_size(batch.width, batch.height)
-    encoded = []
+    # Encoded exactly as Engine.generate does (A1111 attention weights, 75-token chunks, the
+    # negative padded to the positive's chunk count), so a prompt means the same in both.
+    encoded: list[tuple[list[WeightedChunk], list[WeightedChunk]]] = []
+    empty = [WeightedChunk((), ())]
     for request in requests:
         positive, negative = engine.prompt_chunks(request.prompt), engine.prompt_chunks(request.negative_prompt)
         count = max(len(positive), len(negative))
-        encoded.append((positive + [[]] * (count - len(positive)), negative + [[]] * (count - len(negative))))
+        encoded.append((positive + empty * (count - len(positive)), negative + empty * (count - len(negative))))
     groups: dict[int, list[int]] = {}
     for index, (positive, _negative) in enumerate(encoded):
         groups.setdefault(len(positive), []).append(index)
