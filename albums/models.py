@@ -7,9 +7,13 @@ writers put a file in place (temporary name, then rename) before creating the ro
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 from django.utils.text import slugify
+
+from imagineer.models import Job
 
 
 class Album(models.Model):
@@ -95,10 +99,6 @@ class Image(models.Model):
     def __str__(self) -> str:
         return self.title or (self.file.name or "").rsplit("/", 1)[-1] or f"Image {self.pk}"
 
-    @property
-    def aspect_ratio(self) -> float:
-        return self.width / self.height if self.height else 1.0
-
 
 class AlbumImage(models.Model):
     album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="memberships")
@@ -115,25 +115,36 @@ class AlbumImage(models.Model):
         return f"{self.album} #{self.position}"
 
 
-class ScrapeJob(models.Model):
+class ScrapeProblem(TypedDict):
+    """One entry of ``ScrapeJob.errors``: a URL refused or failed, and why."""
+
+    url: str
+    reason: str
+    message: str
+
+
+class ScrapeJob(Job):
     """Collecting images from web pages into an album (``source_type='scrape'``).
 
-    Status: queued -> running -> succeeded | failed | cancelled. Cancel is cooperative: a
-    queued job is cancelled at once; a running one gets ``cancel_requested`` and the crawler,
-    which checks it before every request, stops and marks it cancelled. Counters are written
-    as the crawl goes (``save(update_fields=...)``); pages and the API read only them.
+    A background job (imagineer.models.Job documents the transitions, claim, heartbeat and
+    cancel): queued -> running [-> cancelling] -> succeeded | failed | cancelled. The crawler
+    checks ``cancel_requested`` before every request. Counters are written as the crawl goes,
+    a few times a second at most, together with the heartbeat; pages and the API read only
+    them. progress_done / progress_total: images kept out of ``max_images``.
     """
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+    # A crawl of many pages with per-host delays can outlive the broker's visibility timeout.
+    REDELIVERY_TAKES_OVER = False
 
-    start_urls = models.JSONField(default=list)
+    start_urls: models.JSONField[list[str], list[str]] = models.JSONField(default=list)
     album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="scrape_jobs")
     max_images = models.PositiveIntegerField(default=100)
     max_pages = models.PositiveIntegerField(default=20)
@@ -142,37 +153,25 @@ class ScrapeJob(models.Model):
     min_width = models.PositiveIntegerField(default=128)
     min_height = models.PositiveIntegerField(default=128)
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    cancel_requested = models.BooleanField(default=False)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.QUEUED, db_index=True)
     pages_fetched = models.PositiveIntegerField(default=0)
     pages_skipped = models.PositiveIntegerField(default=0)
     images_found = models.PositiveIntegerField(default=0)
     images_downloaded = models.PositiveIntegerField(default=0)
     images_skipped = models.PositiveIntegerField(default=0)
     # reason code -> count, for pages and images ("duplicate", "robots", "too_large"...).
-    skip_reasons = models.JSONField(default=dict, blank=True)
-    # The most recent problems, newest last: [{"url", "reason", "message"}], bounded.
-    errors = models.JSONField(default=list, blank=True)
+    skip_reasons: models.JSONField[dict[str, int], dict[str, int]] = models.JSONField(default=dict, blank=True)
+    # The most recent problems, newest last, bounded.
+    errors: models.JSONField[list[ScrapeProblem], list[ScrapeProblem]] = models.JSONField(default=list, blank=True)
     current_url = models.URLField(max_length=2000, blank=True)
-    error = models.TextField(blank=True, help_text="Why the job failed as a whole.")
-    task_id = models.CharField(max_length=64, blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="scrape_jobs"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Also the crawler's heartbeat: a running job not updated for a long time lost its worker.
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         first = self.start_urls[0] if self.start_urls else "?"
         return f"Scrape {self.pk} of {first}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.TERMINAL

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
+from django.db import connection
 from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 
 from albums.models import Album, AlbumImage, Image, ScrapeJob
@@ -134,8 +135,6 @@ def album_cards(albums: Iterable[Album]) -> list[tuple[Album, AlbumImage | None]
 
 
 def _supports_distinct_on() -> bool:
-    from django.db import connection
-
     return connection.features.can_distinct_on_fields
 
 

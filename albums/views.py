@@ -99,7 +99,8 @@ def album_list_page(request: HttpRequest) -> HttpResponse:
 def album_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An album's images; anonymous visitors only for a public album (else 404)."""
     album = get_object_or_404(perms.albums_visible(request.user, album_with_count()), pk=pk)
-    if request.GET.get("view") != "images" and album_is_deck(album=album):
+    is_generated = album.source_type == Album.SourceType.BATCH_GENERATION
+    if is_generated and request.GET.get("view") != "images" and album_is_deck(album=album):
         from generation.views_decks import deck_page
 
         return deck_page(request, album)

@@ -11,15 +11,7 @@ from cards.models import CardDesign, FinishedCard, LayoutGuide, LayoutGuideImage
 from cards.services.designs import EDITABLE_FIELDS, design_copy, design_fingerprint, design_validate
 from cards.services.guides import GUIDE_FIELDS, layout_guide_validate
 from cards.services.jobs import design_refinish
-from imagineer.errors import ApplicationError
-
-
-def _errors_to_form(form: forms.ModelForm, exc: ApplicationError) -> None:
-    for field, field_messages in exc.fields.items():
-        for message in field_messages:
-            form.add_error(field if field in form.fields else None, message)
-    if not exc.fields:
-        form.add_error(None, exc.message)
+from imagineer.errors import ApplicationError, form_add_application_error
 
 
 class CardDesignForm(forms.ModelForm):
@@ -36,7 +28,7 @@ class CardDesignForm(forms.ModelForm):
             try:
                 design_validate(self.instance)
             except ApplicationError as exc:
-                _errors_to_form(self, exc)
+                form_add_application_error(self, exc)
 
 
 @admin.register(CardDesign)
@@ -129,7 +121,7 @@ class LayoutGuideForm(forms.ModelForm):
             try:
                 layout_guide_validate(self.instance)
             except ApplicationError as exc:
-                _errors_to_form(self, exc)
+                form_add_application_error(self, exc)
 
 
 class LayoutGuideImageInline(admin.TabularInline):

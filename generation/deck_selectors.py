@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from albums.models import Album, Image
 from generation.models import BatchGenerationRun, DeckComparison, DeckSlot, GenerationJob
+
+# A take cancelled before it had an image is no take at all: the card does not list it.
+DROPPED = Q(status=GenerationJob.Status.CANCELLED, result_image__isnull=True)
 
 
 @dataclass
@@ -40,7 +43,8 @@ class DeckCard:
 
 def takes_in_order() -> QuerySet[GenerationJob]:
     return (
-        GenerationJob.objects.select_related("result_image")
+        GenerationJob.objects.exclude(DROPPED)
+        .select_related("result_image")
         .only(
             "id",
             "slot_id",
@@ -167,7 +171,12 @@ def deck_card_rows(*, album_id: int) -> list[CardRow]:
     }
     if not cards:
         return []
-    takes = GenerationJob.objects.filter(slot__album_id=album_id).order_by("created_at", "id").values_list(*TAKE_FIELDS)
+    takes = (
+        GenerationJob.objects.filter(slot__album_id=album_id)
+        .exclude(DROPPED)
+        .order_by("created_at", "id")
+        .values_list(*TAKE_FIELDS)
+    )
     for slot_id, *values in takes:
         cards[slot_id].takes.append(_take_row(values))
     return list(cards.values())
@@ -198,6 +207,7 @@ def comparison_columns(*, comparison: DeckComparison) -> list[ComparisonColumn]:
         per_album[album_id][index] = card
     takes = (
         GenerationJob.objects.filter(slot__album_id__in=album_ids)
+        .exclude(DROPPED)
         .order_by("created_at", "id")
         .values_list(*TAKE_FIELDS)
     )

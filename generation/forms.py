@@ -90,6 +90,18 @@ class RunStartForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.template = template
         self.fields["theme"].widget.attrs["placeholder"] = template.example_theme or "e.g. art nouveau"
+        if template.slug:
+            from django.urls import reverse
+
+            # The rows' prompts below follow the theme as it is typed.
+            self.fields["theme"].widget.attrs.update(
+                {
+                    "hx-get": reverse("generation:template-rows", args=[template.slug]),
+                    "hx-trigger": "input changed delay:300ms",
+                    "hx-target": "#template-rows",
+                    "hx-swap": "outerHTML",
+                }
+            )
         for name in ("steps", "guidance_scale", "width", "height"):
             self.fields[name].widget.attrs["placeholder"] = str(getattr(template, name))
         self.lora_fields: list[tuple[str, Lora]] = []

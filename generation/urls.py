@@ -7,6 +7,7 @@ app_name = "generation"
 urlpatterns = [
     path("templates/", views.template_list_page, name="template-list"),
     path("templates/<slug:slug>/", views.template_detail, name="template-detail"),
+    path("templates/<slug:slug>/rows", views.template_rows_partial, name="template-rows"),
     path("themes/random", views.theme_random, name="theme-random"),
     path("runs/active", views.runs_active_partial, name="runs-active"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -47,20 +49,44 @@ def template_list_page(request: HttpRequest) -> HttpResponse:
 
 
 def _template_rows(template: BatchTemplate, theme: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "number": index + 1,
-            "values": [row.get(column, "") for column in template.columns],
-            "prompt": template_row_prompt(
-                base_prompt=template.base_prompt,
-                prompt_template=template.prompt_template,
-                style_suffix=template.style_suffix,
-                theme=theme,
-                row=row,
-            ),
-        }
-        for index, row in enumerate(template.csv_data)
-    ]
+    """Each row's prompt for this theme, its CLIP token count and its 75-token chunks."""
+    from generation.engine.clip_tokens import prompt_tokens
+
+    folder = Path(settings.IMAGINEER_SD15_CONFIG_DIR) / "tokenizer"
+    rows = []
+    for index, row in enumerate(template.csv_data):
+        prompt = template_row_prompt(
+            base_prompt=template.base_prompt,
+            prompt_template=template.prompt_template,
+            style_suffix=template.style_suffix,
+            theme=theme,
+            row=row,
+        )
+        tokens = prompt_tokens(prompt, tokenizer_folder=folder)
+        rows.append(
+            {
+                "number": index + 1,
+                "values": [row.get(column, "") for column in template.columns],
+                "prompt": prompt,
+                "tokens": tokens.count,
+                "chunks": tokens.chunks,
+                "error": tokens.error,
+            }
+        )
+    return rows
+
+
+@require_safe
+@role_required()
+def template_rows_partial(request: HttpRequest, slug: str) -> HttpResponse:
+    """The rows table for the theme being typed (HTMX, as the theme input changes)."""
+    template = get_object_or_404(template_list(), slug=slug)
+    theme = request.GET.get("theme", "").strip()[:500] or template.example_theme
+    return render(
+        request,
+        "generation/_template_rows.html",
+        {"template": template, "rows": _template_rows(template, theme), "theme": theme},
+    )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -68,6 +94,7 @@ def _template_rows(template: BatchTemplate, theme: str) -> list[dict[str, Any]]:
 def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     template = get_object_or_404(template_list(), slug=slug)
     status = 200
+    theme = (request.POST.get("theme", "").strip() if request.method == "POST" else "") or template.example_theme
     if request.method == "POST":
         perms.ensure_can_act(request.user, GENERATE)
         form = RunStartForm(request.POST, template=template)
@@ -92,7 +119,12 @@ def template_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "generation/template_detail.html",
-        {"template": template, "form": form, "rows": _template_rows(template, template.example_theme)},
+        {
+            "template": template,
+            "form": form,
+            "rows": _template_rows(template, theme),
+            "theme": theme,
+        },
         status=status,
     )
 

@@ -3,7 +3,7 @@
 Services raise ApplicationError with a message a user can act on and, where the problem
 belongs to an input, the field names it belongs to. The API maps it to HTTP 400 with a stable
 JSON body; forms (pages and admin) put each message next to its field with
-:func:`form_add_application_error`.
+:func:`form_add_application_error`; management commands report it with :func:`command_error`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.management import CommandError
 
 
 class ApplicationError(Exception):
@@ -64,3 +65,9 @@ def form_add_application_error(
 
 def field_error(field: str, message: str, *, code: str = "invalid") -> ApplicationError:
     return ApplicationError(message, fields={field: [message]}, code=code)
+
+
+def command_error(error: ApplicationError) -> CommandError:
+    """A management command's error for a service's: each field with its messages, else the message."""
+    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.fields.items())
+    return CommandError(details or error.message)

@@ -12,7 +12,8 @@ workers hold one row:
 * :class:`Heartbeat` keeps ``heartbeat_at`` fresh from a thread; :class:`Throttle` keeps
   progress writes to a few per second.
 * :func:`cancel` is the one cancel path: queued rows are cancelled now and their messages
-  revoked; running rows move to ``cancelling`` and the worker stops at its next check.
+  revoked; running rows move to ``cancelling`` and the worker stops at its next check;
+  in-progress rows whose heartbeat is stale (their worker is gone) are cancelled now.
 * :func:`job_finish`, :func:`job_fail`, :func:`release` end or hand back a claim.
 * :func:`job_task` wraps a Celery task so that a dropped database connection is retried with
   backoff and never recorded as the work's failure.
@@ -87,11 +88,17 @@ def enqueue_on_commit(task: Any, rows: QuerySet[Any], *, args: Sequence[Any] = (
 # --- claim ------------------------------------------------------------------------------------
 
 
-def claimable_q(model: type[Job], *, task_id: str, now: datetime | None = None) -> Q:
-    """Rows a worker running ``task_id`` may take: queued, redelivered, or stale."""
-    return Q(cancel_requested=False) & (
-        Q(status=model.STATUS_QUEUED) | Q(status__in=model.IN_PROGRESS, task_id=task_id) | stale_q(model, now=now)
-    )
+def claimable_q(model: type[Job], *, task_id: str, now: datetime | None = None, worker: str | None = None) -> Q:
+    """Rows a worker running ``task_id`` may take: queued, redelivered, or stale.
+
+    For a kind with ``REDELIVERY_TAKES_OVER`` off, a redelivered message (another ``worker``)
+    waits for the heartbeat to go stale like any other: only the same process retrying the
+    same task takes its row back at once.
+    """
+    redelivered = Q(status__in=model.IN_PROGRESS, task_id=task_id)
+    if worker is not None and not model.REDELIVERY_TAKES_OVER:
+        redelivered &= Q(worker=worker)
+    return Q(cancel_requested=False) & (Q(status=model.STATUS_QUEUED) | redelivered | stale_q(model, now=now))
 
 
 def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list[int]:
@@ -110,7 +117,7 @@ def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list
         status=model.STATUS_CANCELLED, finished_at=now
     )
     rows.filter(stale_q(model, now=now), cancel_requested=True).update(status=model.STATUS_CANCELLED, finished_at=now)
-    exhausted = rows.filter(claimable_q(model, task_id=task_id, now=now)).exclude(
+    exhausted = rows.filter(claimable_q(model, task_id=task_id, now=now, worker=worker)).exclude(
         task_id=task_id, worker=worker, status__in=model.IN_PROGRESS
     )
     for pk, attempts, last_worker in exhausted.filter(attempts__gte=_limit_expr()).values_list(
@@ -120,17 +127,17 @@ def claim(rows: QuerySet[J], *, task_id: str, worker: str | None = None) -> list
             f"Gave up after {attempts} attempts: each time the worker stopped before finishing"
             f"{f' (last on {last_worker})' if last_worker else ''}. Retry it once the cause is fixed."
         )
-        model._default_manager.filter(claimable_q(model, task_id=task_id, now=now), pk=pk).update(
+        model._default_manager.filter(claimable_q(model, task_id=task_id, now=now, worker=worker), pk=pk).update(
             status=model.STATUS_FAILED, error=reason, finished_at=now, worker=""
         )
     same_holder = Q(task_id=task_id, worker=worker, status__in=model.IN_PROGRESS)
-    taken = rows.filter(claimable_q(model, task_id=task_id, now=now)).filter(
+    taken = rows.filter(claimable_q(model, task_id=task_id, now=now, worker=worker)).filter(
         same_holder | Q(attempts__lt=_limit_expr())
     )
     pks = list(taken.values_list("pk", flat=True))
     if not pks:
         return []
-    model._default_manager.filter(claimable_q(model, task_id=task_id, now=now), pk__in=pks).filter(
+    model._default_manager.filter(claimable_q(model, task_id=task_id, now=now, worker=worker), pk__in=pks).filter(
         same_holder | Q(attempts__lt=_limit_expr())
     ).update(
         status=model.STATUS_RUNNING,
@@ -278,12 +285,19 @@ def cancel(rows: QuerySet[J]) -> CancelResult:
     now = timezone.now()
     queued = list(rows.filter(status=model.STATUS_QUEUED).values_list("pk", "task_id"))
     running = list(rows.filter(status=model.STATUS_RUNNING).values_list("pk", flat=True))
+    cancelling = list(rows.filter(status=model.STATUS_CANCELLING).values_list("pk", flat=True))
     model._default_manager.filter(pk__in=[pk for pk, _ in queued], status=model.STATUS_QUEUED).update(
         status=model.STATUS_CANCELLED, cancel_requested=True, finished_at=now
     )
     model._default_manager.filter(pk__in=running, status=model.STATUS_RUNNING).update(
         status=model.STATUS_CANCELLING, cancel_requested=True
     )
+    # A stale holder is gone: nobody would see the flag, so those rows are cancelled now.
+    stale = model._default_manager.filter(
+        stale_q(model, now=now), pk__in=running + cancelling, status=model.STATUS_CANCELLING
+    )
+    dead = list(stale.values_list("pk", flat=True))
+    stale.filter(pk__in=dead).update(status=model.STATUS_CANCELLED, finished_at=now, heartbeat_at=None, worker="")
     task_ids = {task_id for _, task_id in queued if task_id}
     busy = set(
         model._default_manager.filter(
@@ -293,7 +307,11 @@ def cancel(rows: QuerySet[J]) -> CancelResult:
     revoked = sorted(task_ids - busy)
     if revoked:
         transaction.on_commit(functools.partial(revoke, revoked))
-    return CancelResult(cancelled=[pk for pk, _ in queued], cancelling=running, revoked=revoked)
+    return CancelResult(
+        cancelled=[pk for pk, _ in queued] + dead,
+        cancelling=[pk for pk in running if pk not in dead],
+        revoked=revoked,
+    )
 
 
 def revoke(task_ids: Sequence[str]) -> None:

@@ -143,7 +143,7 @@ KINDS = {
     "labeling": Kind(
         "IMAGINEER_LIMIT_ACTIVE_LABELING",
         "labeling.LabelingJob",
-        ("queued", "running"),
+        ("queued", "running", "cancelling"),
         "labeling job",
         "labeling jobs",
         _listed(_labeling),
@@ -152,7 +152,7 @@ KINDS = {
     "training": Kind(
         "IMAGINEER_LIMIT_ACTIVE_TRAINING",
         "training.TrainingRun",
-        ("queued", "preparing", "training"),
+        ("queued", "running", "cancelling"),
         "training run",
         "training runs",
         _listed(_training),
@@ -161,7 +161,7 @@ KINDS = {
     "scraping": Kind(
         "IMAGINEER_LIMIT_ACTIVE_SCRAPES",
         "albums.ScrapeJob",
-        ("queued", "running"),
+        ("queued", "running", "cancelling"),
         "scrape job",
         "scrape jobs",
         _listed(_scrape),

@@ -84,6 +84,11 @@ class Job(models.Model):
     STATUS_CANCELLED = "cancelled"
     TERMINAL: frozenset[str] = frozenset({STATUS_SUCCEEDED, STATUS_FAILED, STATUS_CANCELLED})
     IN_PROGRESS: frozenset[str] = frozenset({STATUS_RUNNING, STATUS_CANCELLING})
+    # A message redelivered while its row is in progress means its worker died, so it takes the
+    # row over at once. Off for work that can outlive the broker's visibility timeout (Redis
+    # hands a message that long unacknowledged to another worker while the first still runs
+    # it): there a redelivery waits for the heartbeat to go stale.
+    REDELIVERY_TAKES_OVER: bool = True
 
     status = models.CharField(max_length=32, default=STATUS_QUEUED, db_index=True)
     cancel_requested = models.BooleanField(default=False)

@@ -309,8 +309,6 @@ IMAGINEER_TRAINING_GRADIENT_ACCUMULATION = _env_int(
 IMAGINEER_TRAINING_MIXED_PRECISION = _env_bool("IMAGINEER_TRAINING_MIXED_PRECISION", default=True)
 # Images larger than this many pixels are refused rather than decoded (decompression bombs).
 IMAGINEER_TRAINING_MAX_IMAGE_PIXELS = _env_int("IMAGINEER_TRAINING_MAX_IMAGE_PIXELS", 40_000_000, minimum=4096)
-# A run whose trainer wrote no progress for this long is taken over by a redelivered task.
-IMAGINEER_TRAINING_HEARTBEAT_STALE = _env_int("IMAGINEER_TRAINING_HEARTBEAT_STALE", 600, minimum=1, maximum=86400)
 
 # --- labeling ---------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ class LabelingJobAdmin(CuratorModelAdmin):
         "status",
         "prompt_type",
         "backend",
-        "total",
+        "progress_total",
         "done",
         "failed",
         "skipped",
@@ -30,4 +30,4 @@ class LabelingJobAdmin(CuratorModelAdmin):
     list_filter = ["status", "backend", "prompt_type"]
     list_select_related = ["album", "created_by"]
     raw_id_fields = ["album", "created_by"]
-    readonly_fields = ["total", "done", "failed", "skipped", "errors", "task_id", "started_at", "finished_at"]
+    readonly_fields = ["progress_total", "done", "failed", "skipped", "errors", "task_id", "started_at", "finished_at"]

@@ -1,18 +1,24 @@
 """LoRA training runs.
 
-Status transitions (written only by training services, always by a conditional update so a
-redelivered task cannot move a run backwards):
+A TrainingRun is a background job (imagineer.models.Job documents the transitions, claim,
+heartbeat, cancel and attempt rules). Its words:
 
-    queued -> preparing -> training -> completed | failed | cancelled
-    queued | preparing | training -> cancelled          (cancel: cooperative, between steps)
-    failed | cancelled -> queued                         (resume from the last checkpoint)
+    queued -> running [-> cancelling] -> completed | failed | cancelled
+    failed | cancelled -> queued          (resume: continues from the last checkpoint)
+
+While running, ``phase`` says which part: ``preparing`` (loading the model, caching latents)
+or ``training``. progress_done / progress_total: optimizer steps out of ``max_steps``.
 """
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from imagineer.models import Job
 
 RANK_MIN, RANK_MAX = 1, 128
 STEPS_MIN, STEPS_MAX = 1, 100_000
@@ -24,14 +30,35 @@ DROPOUT_MIN, DROPOUT_MAX = 0.0, 0.9
 SAMPLE_PROMPTS_MAX = 8
 
 
-class TrainingRun(models.Model):
+class DatasetEntry(TypedDict):
+    """One image of ``TrainingRun.dataset``: the file under MEDIA_ROOT and its caption, as prepared."""
+
+    image_id: int
+    file: str
+    caption: str
+    caption_source: str
+
+
+class CheckpointEntry(TypedDict):
+    """One entry of ``TrainingRun.checkpoints``; paths relative to MEDIA_ROOT."""
+
+    step: int
+    file: str
+    samples: list[str]
+
+
+class TrainingRun(Job):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
-        PREPARING = "preparing", "Preparing the dataset"
-        TRAINING = "training", "Training"
+        RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+
+    class Phase(models.TextChoices):
+        PREPARING = "preparing", "Preparing the dataset"
+        TRAINING = "training", "Training"
 
     class CaptionSource(models.TextChoices):
         AUTO = "auto", "Best available (SD training caption, then default caption, then prompt)"
@@ -39,9 +66,11 @@ class TrainingRun(models.Model):
         DEFAULT = "default", "Default captions only"
         PROMPT = "prompt", "Generation prompts only"
 
-    ACTIVE = frozenset({Status.QUEUED, Status.PREPARING, Status.TRAINING})
-    FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+    STATUS_SUCCEEDED = Status.COMPLETED
+    TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
     RESUMABLE = frozenset({Status.FAILED, Status.CANCELLED})
+    # Training lasts longer than the broker's visibility timeout.
+    REDELIVERY_TAKES_OVER = False
 
     album = models.ForeignKey("albums.Album", null=True, on_delete=models.SET_NULL, related_name="training_runs")
     name = models.CharField(max_length=200, help_text="The LoRA's name in the library.")
@@ -71,36 +100,26 @@ class TrainingRun(models.Model):
     caption_source = models.CharField(max_length=16, choices=CaptionSource.choices, default=CaptionSource.AUTO)
     sample_prompts = models.JSONField(default=list, blank=True)
 
-    # The dataset as it was when the run was prepared: [{"image_id", "file", "caption"}].
-    dataset = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    cancel_requested = models.BooleanField(default=False)
-    current_step = models.PositiveIntegerField(default=0)
+    # The dataset as it was when the run was prepared.
+    dataset: models.JSONField[list[DatasetEntry], list[DatasetEntry]] = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    phase = models.CharField(max_length=16, choices=Phase.choices, blank=True)
     # [[step, loss], ...] one point per optimizer step.
-    loss_history = models.JSONField(default=list, blank=True)
+    loss_history: models.JSONField[list[list[float]], list[list[float]]] = models.JSONField(default=list, blank=True)
     steps_per_second = models.FloatField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)
-    # [{"step", "file", "sample"}], paths relative to MEDIA_ROOT, oldest first.
-    checkpoints = models.JSONField(default=list, blank=True)
+    # Oldest first.
+    checkpoints: models.JSONField[list[CheckpointEntry], list[CheckpointEntry]] = models.JSONField(
+        default=list, blank=True
+    )
     lora = models.ForeignKey(
         "generation.Lora", null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs"
     )
-    error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    # Written by the trainer at every progress update; a redelivered task may take over a run
-    # whose heartbeat stopped (its worker died), never one that is still alive.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Trainers that took the run since it was last queued; bounded so a run that kills its
-    # worker (out of memory) is not retried forever.
-    attempts = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at", "-id"]
         permissions = [("train", "Can train LoRAs from albums")]
         constraints = [
@@ -116,12 +135,20 @@ class TrainingRun(models.Model):
         return f"Training {self.pk}: {self.name} ({self.status})"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
+    def is_active(self) -> bool:
+        return not self.is_finished
 
     @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE
+    def current_step(self) -> int:
+        """The last optimizer step done (``progress_done``)."""
+        return self.progress_done
+
+    @property
+    def status_label(self) -> str:
+        """The status as pages show it: the phase while running."""
+        if self.status == self.Status.RUNNING and self.phase:
+            return self.get_phase_display()
+        return self.get_status_display()
 
     @property
     def can_resume(self) -> bool:
@@ -129,10 +156,10 @@ class TrainingRun(models.Model):
 
     @property
     def progress_percent(self) -> int:
-        return min(100, round(100 * self.current_step / self.max_steps)) if self.max_steps else 0
+        return min(100, round(100 * self.progress_done / self.max_steps)) if self.max_steps else 0
 
     @property
-    def last_checkpoint(self) -> dict | None:
+    def last_checkpoint(self) -> CheckpointEntry | None:
         return self.checkpoints[-1] if self.checkpoints else None
 
     @property

@@ -1,13 +1,15 @@
-"""gpu-queue tasks (routed by CELERY_TASK_ROUTES "training.tasks.*"): thin wrappers over services."""
+"""gpu-queue tasks (routed by CELERY_TASK_ROUTES "training.tasks.*"): thin wrappers over services.
+
+Services import these tasks to enqueue them; the tasks import the services inside their
+bodies, so the two modules never import each other at load time.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from celery import shared_task
-from django.conf import settings
-
-from training.services.execute import Outcome, training_execute
+from imagineer.jobs import job_task, stale_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +28,13 @@ def _resident_engine_settle() -> None:
         logger.warning("The resident generation engine did not load; training loads its own model anyway.")
 
 
-@shared_task(bind=True, acks_late=True, max_retries=100, name="training.tasks.training_run_task")
-def training_run_task(self, run_id: int) -> str:
+@job_task(name="training.tasks.training_run_task", max_retries=100)
+def training_run_task(self: Any, run_id: int) -> str:
+    from training.services.execute import Outcome, training_execute
+
     outcome = training_execute(run_id=run_id, task_id=self.request.id, before_load=_resident_engine_settle)
     if outcome == Outcome.BUSY:
         # Redelivered while the run looks alive (its worker may just have died): look again once
         # its heartbeat could have gone stale; the claim then takes it over from its checkpoint.
-        raise self.retry(countdown=max(1, settings.IMAGINEER_TRAINING_HEARTBEAT_STALE // 2))
+        raise self.retry(countdown=max(1, stale_seconds() // 2))
     return str(outcome)

@@ -14,10 +14,10 @@ from albums.services.files import media_path
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError, form_add_application_error
 from imagineer.permissions import TRAIN, SignedInRequest, role_required
-from training.api.views import dataset_zip_response
 from training.forms import TrainingStartForm
-from training.models import TrainingRun
+from training.models import CheckpointEntry, TrainingRun
 from training.selectors import training_run_detail, training_run_list
+from training.services.datasets import EXPORT_REPEATS, dataset_export_spooled, dataset_zip_name, trigger_word_default
 from training.services.runs import training_cancel, training_resume, training_start
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 200, 28
@@ -150,7 +150,7 @@ def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("training:run-detail", pk)
 
 
-def _checkpoint(run: TrainingRun, step: int) -> dict[str, Any]:
+def _checkpoint(run: TrainingRun, step: int) -> CheckpointEntry:
     for checkpoint in run.checkpoints:
         if checkpoint["step"] == step:
             return checkpoint
@@ -194,12 +194,13 @@ def sample_file(request: HttpRequest, pk: int, step: int, index: int) -> FileRes
 def dataset_export(request: HttpRequest, album_id: int) -> HttpResponseBase:
     album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
     try:
-        return dataset_zip_response(
+        handle = dataset_export_spooled(
             album=album,
-            trigger_word=request.GET.get("trigger_word") or album.slug.replace("-", "_")[:100],
+            trigger_word=request.GET.get("trigger_word") or trigger_word_default(album),
             caption_source=request.GET.get("caption_source") or TrainingRun.CaptionSource.AUTO,
-            repeats=request.GET.get("repeats") or 10,
+            repeats=request.GET.get("repeats") or EXPORT_REPEATS,
         )
     except ApplicationError as exc:
         messages.error(request, f"Cannot export the dataset: {exc.message}")
         return redirect("albums:album-detail", album.pk)
+    return FileResponse(handle, as_attachment=True, filename=dataset_zip_name(album), content_type="application/zip")

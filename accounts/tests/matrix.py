@@ -62,7 +62,6 @@ class World:
 
 def world_build() -> World:
     from accounts.services import token_create
-    from albums.models import ScrapeJob
     from albums.services.files import media_path
     from cards.models import CardDesign, FinishingJob
     from generation.models import BatchGenerationRun, GenerationJob
@@ -72,10 +71,12 @@ def world_build() -> World:
         BatchTemplateFactory,
         ImageFactory,
         LabelFactory,
+        LabelingJobFactory,
         LoraFactory,
+        ScrapeJobFactory,
+        TrainingRunFactory,
         UserFactory,
     )
-    from labeling.models import LabelingJob
     from training.models import TrainingRun
 
     users = {
@@ -109,25 +110,15 @@ def world_build() -> World:
     )
     lora = LoraFactory.create(created_by=owner)
     label = LabelFactory.create(image=image, created_by=owner)
-    scrape = ScrapeJob.objects.create(start_urls=["http://127.0.0.1:9/"], album=album, created_by=owner)
-    labeling_job = LabelingJob.objects.create(album=album, backend="local", created_by=owner)
-    training = TrainingRun.objects.create(
+    scrape = ScrapeJobFactory.create(start_urls=["http://127.0.0.1:9/"], album=album, created_by=owner)
+    labeling_job = LabelingJobFactory.create(album=album, created_by=owner)
+    training = TrainingRunFactory.create(
         album=album,
         name="m-lora",
         trigger_word="mtrig",
-        base_model="tiny",
-        learning_rate=1e-4,
-        rank=4,
-        alpha=4.0,
-        dropout=0.0,
-        max_steps=10,
-        save_every=5,
-        resolution=64,
-        batch_size=1,
-        gradient_accumulation=1,
-        seed=1,
         created_by=owner,
-        status=TrainingRun.Status.TRAINING,
+        status=TrainingRun.Status.RUNNING,
+        phase=TrainingRun.Phase.TRAINING,
     )
     design = CardDesign.objects.create(template=template, name="m-design")
     finishing = FinishingJob.objects.create(album=album, design=design, created_by=owner)

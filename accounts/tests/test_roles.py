@@ -6,7 +6,6 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Group
 from django.core.management import call_command
 
-from albums.models import ScrapeJob
 from generation.models import BatchGenerationRun
 from imagineer import permissions as perms
 from imagineer.roles import role_permission_names, user_set_role
@@ -16,10 +15,11 @@ from imagineer.tests.factories import (
     BatchTemplateFactory,
     ImageFactory,
     LabelFactory,
+    LabelingJobFactory,
     LoraFactory,
+    ScrapeJobFactory,
     UserFactory,
 )
-from labeling.models import LabelingJob
 
 pytestmark = pytest.mark.django_db
 
@@ -80,8 +80,8 @@ def test_control_and_label_rules():
     work = [
         BatchGenerationRun.objects.create(created_by=owner),
         LoraFactory(created_by=owner),
-        ScrapeJob.objects.create(start_urls=["https://example.com/"], album=album, created_by=owner),
-        LabelingJob.objects.create(album=album, backend="local", created_by=owner),
+        ScrapeJobFactory(album=album, created_by=owner),
+        LabelingJobFactory(album=album, created_by=owner),
     ]
     for obj in work:
         assert perms.can_control(owner, obj) and perms.can_control(curator, obj), obj

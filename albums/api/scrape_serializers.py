@@ -5,9 +5,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from albums.models import ScrapeJob
+from imagineer.api_common import JOB_STATE_FIELDS, JobStateSerializer
 
 
-class ScrapeJobSerializer(serializers.ModelSerializer):
+class ScrapeJobSerializer(JobStateSerializer, serializers.ModelSerializer):
     album_name = serializers.CharField(source="album.name", read_only=True)
     created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None)
     is_finished = serializers.BooleanField(read_only=True)
@@ -41,6 +42,7 @@ class ScrapeJobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            *JOB_STATE_FIELDS,
         ]
         read_only_fields = fields
 

@@ -15,11 +15,10 @@ import logging
 import os
 import re
 import tempfile
-import time
+import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,11 +26,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from albums.models import Album, Image, ScrapeJob
+from albums.models import Album, Image, ScrapeJob, ScrapeProblem
 from albums.services.curation import album_add_images, album_create
 from albums.services.files import media_path, sha256_file
 from albums.services.net import Fetcher, FetchRefused, body_read, fetch_deadline, fetcher, url_check
@@ -44,8 +42,12 @@ from albums.services.scrape_parse import (
     page_extract,
     site_of,
 )
+from albums.tasks import scrape_job_run_task
+from imagineer import jobs
 from imagineer.errors import ApplicationError, field_error
+from imagineer.jobs import enqueue_on_commit
 from imagineer.limits import limit_check
+from labeling.models import Label
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +63,8 @@ LIMITS = {  # field: (minimum, maximum)
 # lightly edited.
 NEAR_DUPLICATE_DISTANCE = 6
 ERRORS_KEPT = 50
-# Progress is written to the database at most this often (pages poll every second).
+# Progress (and the heartbeat with it) is written at most this often; pages poll every second.
 PROGRESS_INTERVAL = 0.5
-# A running job whose heartbeat (updated_at) is older than this lost its worker; a
-# redelivered task may take it over.
-STALE_AFTER = timedelta(minutes=10)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Image responses are accepted with an image type or a generic one (some servers send
@@ -144,6 +143,7 @@ def scrape_job_create(
             created_by=user,
         )
     job = ScrapeJob.objects.create(
+        progress_total=max_images,
         start_urls=urls,
         album=album,
         same_site_only=same_site_only,
@@ -157,71 +157,65 @@ def scrape_job_create(
 
 def scrape_job_enqueue(*, job: ScrapeJob) -> None:
     """Send the job to the worker once the current transaction commits."""
-    from albums.tasks import scrape_job_run_task
+    job.task_id = enqueue_on_commit(scrape_job_run_task, ScrapeJob.objects.filter(pk=job.pk), args=[job.pk])
 
-    def send() -> None:
-        result = scrape_job_run_task.delay(job.pk)
-        ScrapeJob.objects.filter(pk=job.pk).update(task_id=result.id or "")
 
-    transaction.on_commit(send)
+def scrape_jobs_resend(job_ids: Sequence[int]) -> None:
+    """The reconciler's hook (imagineer.jobs registry): send queued jobs whose message was lost again."""
+    for job_id in ScrapeJob.objects.filter(pk__in=job_ids, status=ScrapeJob.Status.QUEUED).values_list("pk", flat=True):
+        enqueue_on_commit(scrape_job_run_task, ScrapeJob.objects.filter(pk=job_id), args=[job_id])
 
 
 @transaction.atomic
 def scrape_job_cancel(*, job: ScrapeJob) -> ScrapeJob:
-    """Cancel a queued job at once; ask a running one to stop (the crawler checks before each request)."""
+    """Cancel a queued job at once (its message is revoked); ask a running one to stop (the
+    crawler checks before each request)."""
     job = ScrapeJob.objects.select_for_update().get(pk=job.pk)
     if job.is_finished:
         raise ApplicationError(f"This scrape job has already {job.status}.", code="finished")
-    if job.status == ScrapeJob.Status.QUEUED:
-        job.status = ScrapeJob.Status.CANCELLED
-        job.finished_at = timezone.now()
-        job.cancel_requested = True
-        job.save(update_fields=["status", "finished_at", "cancel_requested", "updated_at"])
-        if job.task_id:
-            from imagineer.celery import app
-
-            task_id = job.task_id
-            transaction.on_commit(lambda: app.control.revoke(task_id))
-    else:
-        job.cancel_requested = True
-        job.save(update_fields=["cancel_requested", "updated_at"])
+    jobs.cancel(ScrapeJob.objects.filter(pk=job.pk))
+    job.refresh_from_db()
     return job
 
 
-def scrape_job_claim(*, job_id: int) -> bool:
-    """Atomically take a queued job (or a running one whose worker died); False if someone has it."""
-    stale = timezone.now() - STALE_AFTER
-    claimable = Q(status=ScrapeJob.Status.QUEUED) | Q(status=ScrapeJob.Status.RUNNING, updated_at__lt=stale)
-    return bool(
-        ScrapeJob.objects.filter(claimable, pk=job_id, cancel_requested=False).update(
-            status=ScrapeJob.Status.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
-        )
-    )
+class ClaimLost(Exception):
+    """Another worker took the job over (this one was thought dead): stop without writing."""
 
 
-def scrape_job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> ScrapeJob:
-    """Claim and run a job to its end. Safe to call twice: a job already taken is left alone."""
-    if not scrape_job_claim(job_id=job_id):
-        logger.info("Scrape job %s is not claimable (already taken, finished or cancelled).", job_id)
+def scrape_job_run(
+    *, job_id: int, task_id: str | None = None, on_progress: ProgressCallback | None = None
+) -> ScrapeJob:
+    """Claim and run a job to its end. Safe to call twice: a job another worker holds, or one
+    already finished, is left alone (the returned row says which). ``task_id`` is the Celery
+    task's; None runs it in this process (the management command, tests)."""
+    worker = jobs.worker_name()
+    if not jobs.claim_one(ScrapeJob, job_id, task_id=task_id or f"local-{uuid.uuid4()}", worker=worker):
+        logger.info("Scrape job %s is not claimable (held by another worker, finished or cancelled).", job_id)
         return ScrapeJob.objects.get(pk=job_id)
     job = ScrapeJob.objects.select_related("album").get(pk=job_id)
-    crawl = Crawl(job=job, on_progress=on_progress)
+    crawl = Crawl(job=job, worker=worker, on_progress=on_progress)
     try:
-        with fetcher() as client:
+        with fetcher() as client, jobs.Heartbeat(ScrapeJob, [job.pk], worker=worker):
             crawl.run(client)
+    except ClaimLost:
+        logger.warning("Scrape job %s was taken over by another worker; this one stops.", job_id)
+    except jobs.TRANSIENT_DB_ERRORS:
+        raise  # the task wrapper retries; the crawl is not the one that failed
     except Exception as exc:
         logger.exception("Scrape job %s failed", job_id)
-        job.status = ScrapeJob.Status.FAILED
-        job.error = paths_hidden(f"{type(exc).__name__}: {exc}")
+        job.current_url = ""
+        jobs.job_fail(
+            ScrapeJob, [job.pk], worker=worker, error=paths_hidden(f"{type(exc).__name__}: {exc}"), **crawl.progress()
+        )
     else:
-        job.status = ScrapeJob.Status.CANCELLED if crawl.cancelled else ScrapeJob.Status.SUCCEEDED
-        job.cancel_requested = crawl.cancelled
         failure = None if crawl.cancelled else scrape_failure(job)
-        if failure:
-            job.status, job.error = ScrapeJob.Status.FAILED, failure
-    job.finished_at = timezone.now()
-    job.current_url = ""
-    job.save(update_fields=[*Crawl.PROGRESS_FIELDS, "status", "error", "finished_at"])
+        if crawl.cancelled:
+            jobs.job_cancelled(ScrapeJob, [job.pk], worker=worker, **crawl.progress())
+        elif failure:
+            jobs.job_fail(ScrapeJob, [job.pk], worker=worker, error=failure, **crawl.progress())
+        else:
+            jobs.job_finish(ScrapeJob, [job.pk], worker=worker, **crawl.progress())
+    job.refresh_from_db()
     if on_progress:
         on_progress(job)
     return job
@@ -271,11 +265,12 @@ class Crawl:
         "skip_reasons",
         "errors",
         "current_url",
-        "updated_at",
+        "progress_done",
     )
 
-    def __init__(self, *, job: ScrapeJob, on_progress: ProgressCallback | None = None):
+    def __init__(self, *, job: ScrapeJob, worker: str, on_progress: ProgressCallback | None = None):
         self.job = job
+        self.worker = worker
         self.album = job.album
         self.on_progress = on_progress
         self.cancelled = False
@@ -284,17 +279,19 @@ class Crawl:
         self.shas: set[str] = set()
         self.hashes: list[str] = []
         self.incoming = media_path("scraped/.incoming")
-        self.saved_at = -PROGRESS_INTERVAL
+        self.throttle = jobs.Throttle(PROGRESS_INTERVAL)
 
     # -- progress --
 
+    def progress(self) -> dict[str, Any]:
+        self.job.progress_done = self.job.images_downloaded
+        return {field: getattr(self.job, field) for field in self.PROGRESS_FIELDS}
+
     def save(self) -> None:
-        """Write the counters at most every PROGRESS_INTERVAL seconds (each write is a commit);
-        the end of the job writes them all once more."""
-        now = time.monotonic()
-        if now - self.saved_at >= PROGRESS_INTERVAL:
-            self.job.save(update_fields=list(self.PROGRESS_FIELDS))
-            self.saved_at = now
+        """Write the counters with the heartbeat at most every PROGRESS_INTERVAL seconds (each
+        write is a commit); the end of the job writes them once more."""
+        if self.throttle.ready() and not jobs.beat(ScrapeJob, [self.job.pk], worker=self.worker, **self.progress()):
+            raise ClaimLost
         if self.on_progress:
             self.on_progress(self.job)
 
@@ -305,7 +302,7 @@ class Crawl:
             self.job.images_skipped += 1
         self.job.skip_reasons[reason] = self.job.skip_reasons.get(reason, 0) + 1
         if reason not in SKIP_REASONS_NOT_PROBLEMS:
-            entry = {"url": url[:2000], "reason": reason, "message": paths_hidden(message)[:500]}
+            entry: ScrapeProblem = {"url": url[:2000], "reason": reason, "message": paths_hidden(message)[:500]}
             self.job.errors = [*self.job.errors, entry][-ERRORS_KEPT:]
         self.save()
 
@@ -426,8 +423,6 @@ class Crawl:
                 tmp.unlink()
 
     def image_store(self, candidate: ImageCandidate, tmp: Path, *, sha: str, verified: VerifiedImage) -> None:
-        from labeling.models import Label
-
         # The job id keeps names unique even if an earlier copy was removed from the album but
         # its file is still used by another row.
         relative = f"scraped/{self.album.slug}/{self.job.pk}-{sha[:16]}.{FORMAT_EXTENSIONS[verified.format]}"

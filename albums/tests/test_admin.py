@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from albums.models import Image
 from albums.services.files import image_thumbnail_path, media_path
-from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, LabelFactory
+from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, LabelFactory, ScrapeJobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,9 +106,7 @@ def test_delete_with_files_removes_file_sidecar_and_thumbnail(staff_client):
 
 
 def test_scrape_jobs_are_visible_in_the_admin(staff_client):
-    from albums.models import ScrapeJob
-
-    job = ScrapeJob.objects.create(album=AlbumFactory(source_type="scrape"), start_urls=["https://example.com/"])
+    job = ScrapeJobFactory()
     body = staff_client.get(reverse("admin:albums_scrapejob_changelist")).content.decode()
     assert f"/admin/albums/scrapejob/{job.pk}/change/" in body
     assert staff_client.get(reverse("admin:albums_scrapejob_change", args=[job.pk])).status_code == 200

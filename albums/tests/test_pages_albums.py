@@ -276,7 +276,7 @@ def test_label_buttons_start_labeling_for_creators_only(client):
     response = client.post(reverse("albums:album-label", args=[album.pk]))
     assert response.status_code == 302
     job = LabelingJob.objects.get(album=album)
-    assert job.total == 1
+    assert job.progress_total == 1
     body = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
     assert "AI labels: 0/1 done" in body
     # A second start while the first runs is refused with the service's words.

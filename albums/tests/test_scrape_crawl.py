@@ -3,15 +3,22 @@ by the test setting), with the guard that fails a test on any other connection."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from celery.exceptions import MaxRetriesExceededError
+from django.utils import timezone
 
 from albums.models import Album, Image, ScrapeJob
+from albums.services import scraping
 from albums.services.files import media_path
 from albums.services.scrape_parse import page_extract, srcset_largest
 from albums.services.scraping import scrape_job_cancel, scrape_job_create, scrape_job_run
+from albums.tasks import scrape_job_run_task
 from albums.tests.scrape_site import connection_guard, decompression_bomb, picture, site_running
+from imagineer import jobs
 from imagineer.errors import ApplicationError
-from imagineer.tests.factories import AlbumFactory, UserFactory
+from imagineer.tests.factories import AlbumFactory, ScrapeJobFactory, UserFactory
 from labeling.models import Label
 
 pytestmark = pytest.mark.django_db
@@ -321,3 +328,70 @@ def test_messages_lose_server_paths_but_keep_urls(settings):
     assert paths_hidden(message) == (
         "cannot identify image file '(a file on the server)' from https://example.com/tmp/a.png"
     )
+
+
+def test_a_job_held_by_a_live_worker_is_left_alone_and_taken_over_once_its_heartbeat_is_stale(site, settings):
+    settings.IMAGINEER_JOB_STALE_SECONDS = 60
+    site.add_image("/held/one.png", picture(800))
+    site.add("/held/", '<img src="/held/one.png">')
+    job = scrape_job_create(
+        user=None, start_urls=[site.url("/held/")], album_name="Held", min_width=32, min_height=32, enqueue=False
+    )
+    assert jobs.claim_one(ScrapeJob, job.pk, task_id="t-1", worker="elsewhere:1")
+    # The same message redelivered while that worker still crawls: nothing runs twice.
+    job = scrape_job_run(job_id=job.pk, task_id="t-1")
+    assert (job.status, job.worker, job.images_downloaded, job.attempts) == ("running", "elsewhere:1", 0, 1)
+    assert not site.requested("/held/one.png")
+
+    ScrapeJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
+    job = scrape_job_run(job_id=job.pk, task_id="t-1")
+    assert (job.status, job.images_downloaded, job.attempts, job.progress_done) == ("succeeded", 1, 2, 1)
+    assert job.worker == jobs.worker_name() and job.heartbeat_at is None
+
+
+def test_a_worker_whose_job_was_taken_over_stops_without_writing(site, monkeypatch):
+    monkeypatch.setattr(scraping, "PROGRESS_INTERVAL", 0)  # every progress write checks the claim
+    for number in range(3):
+        site.add_image(f"/lost/{number}.png", picture(810 + number))
+    site.add("/lost/", "".join(f'<img src="/lost/{number}.png">' for number in range(3)))
+    job = scrape_job_create(
+        user=None, start_urls=[site.url("/lost/")], album_name="Lost", min_width=32, min_height=32, enqueue=False
+    )
+
+    def taken_over(current: ScrapeJob) -> None:
+        if current.images_downloaded == 1:
+            ScrapeJob.objects.filter(pk=current.pk).update(worker="newcomer:1", task_id="t-new")
+
+    job = scrape_job_run(job_id=job.pk, on_progress=taken_over)
+    assert (job.status, job.worker) == ("running", "newcomer:1")
+    assert job.images_downloaded <= 1 and not site.requested("/lost/2.png")
+
+
+def test_cancelling_a_queued_job_revokes_its_message(site, django_capture_on_commit_callbacks, monkeypatch):
+    revoked: list[list[str]] = []
+    monkeypatch.setattr(jobs, "revoke", revoked.append)
+    job = ScrapeJobFactory(task_id="t-queued")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = scrape_job_cancel(job=job)
+    assert (job.status, job.cancel_requested) == ("cancelled", True)
+    assert revoked == [["t-queued"]]
+
+
+def test_scrape_jobs_are_a_registered_kind_whose_lost_messages_can_be_sent_again(django_capture_on_commit_callbacks):
+    kind = next(kind for kind in jobs.kinds() if kind.model is ScrapeJob)
+    queued, finished = ScrapeJobFactory(), ScrapeJobFactory(status=ScrapeJob.Status.SUCCEEDED)
+    with django_capture_on_commit_callbacks() as callbacks:
+        kind.resend([queued.pk, finished.pk])
+    assert len(callbacks) == 1
+    queued.refresh_from_db()
+    assert queued.task_id
+
+
+def test_the_task_looks_again_later_while_another_worker_holds_the_job():
+    job = ScrapeJobFactory()
+    assert jobs.claim_one(ScrapeJob, job.pk, task_id="t-1", worker="elsewhere:1")
+    # Run eagerly, every retry comes at once and finds the job still held, up to the limit.
+    result = scrape_job_run_task.apply(args=[job.pk], task_id="t-1")
+    assert isinstance(result.result, MaxRetriesExceededError)
+    job.refresh_from_db()
+    assert (job.status, job.worker, job.attempts) == ("running", "elsewhere:1", 1)

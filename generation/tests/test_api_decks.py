@@ -155,3 +155,19 @@ def test_a_decks_dataset_is_its_picks():
         Label.objects.create(image=image, label_type=Label.LabelType.CAPTION, text="a card")
     items = dataset_collect(album=album, caption_source="auto")
     assert [item.image_id for item in items] == [_take(album, index).pk for index in range(3)]
+
+
+def test_a_cancelled_vary_leaves_no_take_on_the_card(api_as):
+    from generation.services.jobs import job_cancel
+
+    client = api_as("creator")
+    album = deck_build(slots=1, takes=1, owner=client.user)
+    vary = client.post(
+        f"/api/albums/{album.pk}/slots/0/vary", {"image": _take(album, 0).pk, "strength": 0.5}, format="json"
+    )
+    job = GenerationJob.objects.get(pk=vary.json()[0]["job_id"])
+    assert len(client.get(f"/api/albums/{album.pk}/slots/0").json()["takes"]) == 2
+    job_cancel(job=job)
+    takes = client.get(f"/api/albums/{album.pk}/slots/0").json()["takes"]
+    assert [take["job_id"] for take in takes] == [GenerationJob.objects.get(slot__album=album, strength=None).pk]
+    assert client.get(f"/albums/{album.pk}/").content.decode().count("data-take>") == 1

@@ -327,3 +327,17 @@ def test_home_shows_running_runs_albums_templates_and_the_noise_notice(client, c
     assert "Zodiac mini" in body
     partial = client.get(reverse("generation:runs-active")).content.decode()
     assert reverse("generation:run-detail", args=[run.pk]) in partial
+
+
+def test_the_rows_preview_follows_the_typed_theme_and_counts_clip_tokens(client, creator, template):
+    from generation.models import BatchTemplate
+
+    page = client.get(reverse("generation:template-detail", args=[template.slug])).content.decode()
+    assert 'hx-get="/templates/zodiac-mini/rows"' in page and "Tokens" in page
+    body = client.get(
+        reverse("generation:template-rows", args=[template.slug]), {"theme": "neon noir"}
+    ).content.decode()
+    assert "with the theme “neon noir”" in body and "neon noir" in body
+    BatchTemplate.objects.filter(pk=template.pk).update(style_suffix=", ".join(["intricate golden filigree"] * 30))
+    long = client.get(reverse("generation:template-rows", args=[template.slug]), {"theme": "ink"}).content.decode()
+    assert "chunk-break" in long and "chunks)" in long

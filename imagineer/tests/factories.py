@@ -16,9 +16,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from PIL import Image as PILImage
 
-from albums.models import Album, AlbumImage, Image
-from generation.models import BatchTemplate, BatchTemplateLora, Lora
-from labeling.models import Label
+from albums.models import Album, AlbumImage, Image, ScrapeJob
+from generation.models import BatchGenerationRun, BatchTemplate, BatchTemplateLora, GenerationJob, Lora
+from labeling.models import Label, LabelingJob, LabelingJobItem
+from training.models import TrainingRun
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -140,3 +141,76 @@ class LabelFactory(factory.django.DjangoModelFactory[Label]):
     label_type = Label.LabelType.TAG
     text = factory.Sequence(lambda n: f"tag{n}")
     source = "manual"
+
+
+# --- background jobs (imagineer.models.Job): queued unless told otherwise ---------------------
+
+
+class BatchGenerationRunFactory(factory.django.DjangoModelFactory[BatchGenerationRun]):
+    class Meta:
+        model = BatchGenerationRun
+
+    template = factory.SubFactory(BatchTemplateFactory)
+    template_snapshot = factory.LazyAttribute(lambda o: {"name": o.template.name} if o.template else {})
+    theme = "art deco"
+    album = factory.SubFactory(AlbumFactory, source_type=Album.SourceType.BATCH_GENERATION)
+
+
+class GenerationJobFactory(factory.django.DjangoModelFactory[GenerationJob]):
+    class Meta:
+        model = GenerationJob
+
+    prompt = factory.Sequence(lambda n: f"a red fox, number {n}")
+    width = 64
+    height = 64
+    steps = 2
+    guidance_scale = 7.0
+    seed = factory.Sequence(lambda n: n)
+    progress_total = factory.LazyAttribute(lambda o: o.steps)
+
+
+class LabelingJobFactory(factory.django.DjangoModelFactory[LabelingJob]):
+    class Meta:
+        model = LabelingJob
+
+    album = factory.SubFactory(AlbumFactory)
+    backend = "local"
+
+
+class LabelingJobItemFactory(factory.django.DjangoModelFactory[LabelingJobItem]):
+    class Meta:
+        model = LabelingJobItem
+
+    job = factory.SubFactory(LabelingJobFactory)
+    image = factory.SubFactory(ImageFactory)
+
+
+class ScrapeJobFactory(factory.django.DjangoModelFactory[ScrapeJob]):
+    class Meta:
+        model = ScrapeJob
+
+    start_urls = factory.LazyFunction(lambda: ["https://example.com/"])
+    album = factory.SubFactory(AlbumFactory, source_type=Album.SourceType.SCRAPE)
+    max_images = 10
+    progress_total = factory.LazyAttribute(lambda o: o.max_images)
+
+
+class TrainingRunFactory(factory.django.DjangoModelFactory[TrainingRun]):
+    class Meta:
+        model = TrainingRun
+
+    album = factory.SubFactory(AlbumFactory)
+    name = factory.Sequence(lambda n: f"LoRA {n}")
+    trigger_word = "crdz"
+    base_model = "tiny"
+    learning_rate = 1e-4
+    rank = 4
+    alpha = 4.0
+    dropout = 0.0
+    max_steps = 10
+    save_every = 5
+    resolution = 64
+    batch_size = 1
+    gradient_accumulation = 1
+    seed = 1
+    progress_total = factory.LazyAttribute(lambda o: o.max_steps)

@@ -167,8 +167,9 @@ def world() -> dict[str, object]:
         gradient_accumulation=1,
         seed=1,
         created_by=curator,
-        status=TrainingRun.Status.TRAINING,
-        current_step=4,
+        status=TrainingRun.Status.RUNNING,
+        phase=TrainingRun.Phase.TRAINING,
+        progress_done=4,
         started_at=timezone.now(),
         loss_history=[[1, 0.5], [2, 0.4], [3, 0.45], [4, 0.3]],
     )

@@ -189,9 +189,8 @@ def test_the_engine_imports_no_django_model_service_or_setting(path):
     assert not bad, f"{path.name} imports outside the engine: {bad}"
 
 
-# Apps whose services/tasks still use the opposite direction; the job-model helper's branch
-# (arch2) turns them round, and the integrator empties this set when both land.
-DIRECTION_PENDING = {"albums", "labeling", "training"}
+# Apps whose services/tasks still use the opposite direction (none since every app turned round).
+DIRECTION_PENDING: set[str] = set()
 
 
 def _app_modules(kind: str) -> dict[str, Path]:

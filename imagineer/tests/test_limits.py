@@ -18,7 +18,15 @@ from accounts.services import token_create
 from albums.models import Album, ScrapeJob
 from generation.models import BatchGenerationRun, BatchTemplate, GenerationJob
 from generation.tests.test_admin import form_data
-from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, BatchTemplateFactory, UserFactory
+from imagineer.tests.factories import (
+    AlbumFactory,
+    AlbumImageFactory,
+    BatchTemplateFactory,
+    LabelingJobFactory,
+    ScrapeJobFactory,
+    TrainingRunFactory,
+    UserFactory,
+)
 from labeling.models import LabelingJob
 from training.models import TrainingRun
 
@@ -122,15 +130,6 @@ def test_curators_are_exempt_while_the_setting_says_so(api_as, settings):
     assert start_run(curator, template).status_code == 202
 
 
-def training_fields(user, album) -> dict:
-    return {
-        "album": album, "name": "busy", "trigger_word": "bzy", "base_model": "tiny", "learning_rate": 1e-4,
-        "rank": 4, "alpha": 4.0, "dropout": 0.0, "max_steps": 10, "save_every": 5, "resolution": 64,
-        "batch_size": 1, "gradient_accumulation": 1, "seed": 1, "created_by": user,
-        "status": TrainingRun.Status.TRAINING, "current_step": 3,
-    }  # fmt: skip
-
-
 def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     settings.IMAGINEER_LIMIT_ACTIVE_LABELING = settings.IMAGINEER_LIMIT_ACTIVE_TRAINING = 1
     settings.IMAGINEER_LIMIT_ACTIVE_SCRAPES = 1
@@ -138,9 +137,11 @@ def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     user = client.user
     album = AlbumFactory(created_by=user)
     AlbumImageFactory(album=album)
-    LabelingJob.objects.create(album=AlbumFactory(), backend="local", created_by=user)
-    TrainingRun.objects.create(**training_fields(user, album))
-    ScrapeJob.objects.create(start_urls=["http://example.com/"], album=album, created_by=user)
+    # A cancel still winding down holds its slot like running work.
+    LabelingJobFactory(created_by=user, status=LabelingJob.Status.CANCELLING)
+    running = {"status": TrainingRun.Status.RUNNING, "phase": TrainingRun.Phase.TRAINING, "progress_done": 3}
+    TrainingRunFactory(album=album, name="busy", created_by=user, **running)
+    ScrapeJobFactory(album=album, created_by=user)
 
     label = client.post(f"/api/labeling/album/{album.pk}", {}, format="json")
     train = client.post("/api/training/runs", {"album": album.pk, "name": "next", "trigger_word": "nxt"}, format="json")
@@ -154,7 +155,7 @@ def test_labeling_training_and_scraping_have_their_own_limits(api_as, settings):
     # Resuming a stopped training run starts work too.
     stopped = TrainingRun.objects.get()
     TrainingRun.objects.filter(pk=stopped.pk).update(status=TrainingRun.Status.FAILED)
-    TrainingRun.objects.create(**{**training_fields(user, album), "name": "other", "status": TrainingRun.Status.QUEUED})
+    TrainingRunFactory(album=album, name="other", created_by=user)
     resume = client.post(f"/api/training/runs/{stopped.pk}/resume")
     assert resume.status_code == 429 and TrainingRun.objects.get(pk=stopped.pk).status == "failed"
 

@@ -54,9 +54,12 @@ class LabelingJobSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     remaining = serializers.IntegerField()
     percent = serializers.IntegerField()
+    progress_done = serializers.IntegerField(help_text="Images processed: done + failed + skipped.")
+    progress_total = serializers.IntegerField(help_text="The album's images (total).")
     is_active = serializers.BooleanField()
     # DRF's metaclass takes declared fields off the class: Serializer.errors is untouched at run time.
     errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
+    error = serializers.CharField(help_text="Why the job failed as a whole (its fan-out); per image: errors.")
     task_id = serializers.CharField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -64,8 +67,5 @@ class LabelingJobSerializer(serializers.Serializer):
     url = serializers.URLField()
 
     def to_representation(self, instance: LabelingJob) -> dict[str, Any]:
-        data = labeling_job_progress(job=instance)
-        data["url"] = reverse(
-            "api:labeling-job-detail", kwargs={"pk": instance.pk}, request=self.context.get("request")
-        )
-        return data
+        url = reverse("api:labeling-job-detail", kwargs={"pk": instance.pk}, request=self.context.get("request"))
+        return {**labeling_job_progress(job=instance), "url": url}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NotRequired, Protocol, TypedDict
 
 from imagineer.errors import ApplicationError
 
@@ -13,6 +13,32 @@ NSFW_RATINGS = ("SAFE", "SUGGESTIVE", "ADULT", "EXPLICIT")
 MAX_TAGS = 20
 # Kept on a failure so that an operator can see what the model said; bounded for the database.
 MAX_RAW_RESPONSE_CHARS = 20_000
+
+
+class LabelResultDict(TypedDict):
+    caption: str
+    tags: list[str]
+    nsfw_rating: str | None
+    source: str
+    source_model: str
+    prompt_type: str
+
+
+class LabelerHealth(TypedDict):
+    """Can this labeler work? Each backend adds what it checked (image, executable, detector ...)."""
+
+    backend: str
+    engine_answers: bool
+    # None where the backend runs no container image.
+    image_exists: bool | None
+    ok: bool
+    detail: NotRequired[str]
+    image: NotRequired[str]
+    credentials_found: NotRequired[bool]
+    engine_version: NotRequired[str]
+    executable: NotRequired[str]
+    version: NotRequired[str]
+    detector: NotRequired[str | None]
 
 
 @dataclass
@@ -29,7 +55,7 @@ class LabelResult:
     # Tags made by another model than ``source_model`` (the local labeler mixes two).
     tag_models: dict[str, str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> LabelResultDict:
         return {
             "caption": self.caption,
             "tags": list(self.tags),
@@ -65,7 +91,7 @@ class Labeler(Protocol):
 
     def label(self, image_path: Path, prompt_type: str = "default") -> LabelResult: ...
 
-    def health(self) -> dict: ...
+    def health(self) -> LabelerHealth: ...
 
 
 def prompt_build(prompt_type: str, image_path: str) -> str:

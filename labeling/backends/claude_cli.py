@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from labeling.backends.base import LabelError, LabelResult, TransientLabelError, prompt_build
+from labeling.backends.base import LabelerHealth, LabelError, LabelResult, TransientLabelError, prompt_build
 from labeling.backends.cli import ProcessOutput, Redactor, claude_args, output_interpret
 
 NAME = "claude-cli"
@@ -71,8 +71,14 @@ class ClaudeCliLabeler:
             stderr=stderr.decode("utf-8", errors="replace"),
         )
 
-    def health(self) -> dict:
-        report = {"backend": NAME, "engine_answers": False, "image_exists": None, "executable": self.executable}
+    def health(self) -> LabelerHealth:
+        report: LabelerHealth = {
+            "backend": NAME,
+            "engine_answers": False,
+            "image_exists": None,
+            "ok": False,
+            "executable": self.executable,
+        }
         try:
             completed = subprocess.run(
                 [self._resolve(), "--version"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL, check=False

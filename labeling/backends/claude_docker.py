@@ -20,7 +20,7 @@ import requests.exceptions
 from django.conf import settings
 from docker.types import Mount
 
-from labeling.backends.base import LabelError, LabelResult, TransientLabelError, prompt_build
+from labeling.backends.base import LabelerHealth, LabelError, LabelResult, TransientLabelError, prompt_build
 from labeling.backends.cli import ProcessOutput, Redactor, claude_args, output_interpret
 
 logger = logging.getLogger(__name__)
@@ -211,9 +211,15 @@ class ClaudeDockerLabeler:
         except (docker.errors.APIError, *_ENGINE_ERRORS):
             logger.warning("could not remove labeling container %s", container.short_id, exc_info=True)
 
-    def health(self) -> dict:
-        report = {"backend": NAME, "engine_answers": False, "image_exists": False, "image": self.image}
-        report["credentials_found"] = self.credentials_path.is_file()
+    def health(self) -> LabelerHealth:
+        report: LabelerHealth = {
+            "backend": NAME,
+            "engine_answers": False,
+            "image_exists": False,
+            "ok": False,
+            "image": self.image,
+            "credentials_found": self.credentials_path.is_file(),
+        }
         try:
             client = docker_client()
             client.ping()

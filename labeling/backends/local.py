@@ -19,7 +19,7 @@ from typing import cast
 from PIL import Image as PILImage
 from PIL import ImageStat
 
-from labeling.backends.base import LabelError, LabelResult
+from labeling.backends.base import LabelerHealth, LabelError, LabelResult
 
 NAME = "local"
 PIXEL_MODEL = "pixel-statistics"
@@ -193,7 +193,7 @@ class LocalLabeler:
         made_by = "pixel statistics and a nudity detector" if detector else "pixel statistics"
         return f"{text} (Offline labeler: {made_by}, not a description of the content.)"
 
-    def health(self) -> dict:
+    def health(self) -> LabelerHealth:
         detector = detector_model()
         return {
             "backend": NAME,

@@ -6,7 +6,14 @@ import pytest
 from django.urls import reverse
 from django_celery_results.models import TaskResult
 
-from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, LabelFactory, UserFactory
+from imagineer.tests.factories import (
+    AlbumFactory,
+    AlbumImageFactory,
+    ImageFactory,
+    LabelFactory,
+    LabelingJobFactory,
+    UserFactory,
+)
 from labeling.models import LabelingJob
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +46,7 @@ def test_label_an_album_starts_a_job(api_as):
     job = LabelingJob.objects.get()
     body = response.json()
     assert (body["job_id"], body["task_id"]) == (job.pk, job.task_id)
-    assert job.force and job.total == 1 and job.created_by == client.user
+    assert job.force and job.progress_total == 1 and job.created_by == client.user
     progress = client.get(body["status_url"]).json()
     assert (progress["id"], progress["status"], progress["total"], progress["remaining"]) == (job.pk, "queued", 1, 1)
 
@@ -106,8 +113,7 @@ def test_labeling_needs_the_label_permission_and_existing_objects(api_as):
 @pytest.mark.parametrize("rows", [3, 30])
 def test_labeling_job_queries_are_constant(api_as, django_assert_num_queries, rows):
     client = api_as("viewer")
-    for _ in range(rows):
-        LabelingJob.objects.create(album=AlbumFactory(), backend="local")
+    LabelingJobFactory.create_batch(rows)
     job = LabelingJob.objects.first()
     with django_assert_num_queries(4):  # session, user, count, jobs (albums joined)
         assert len(client.get("/api/labeling/jobs", {"page_size": 50}).json()["results"]) == rows

@@ -9,7 +9,6 @@ import pytest
 from labeling.backends import LabelError, LabelParseError, TransientLabelError, labeler_get
 from labeling.backends.claude_cli import ClaudeCliLabeler
 from labeling.backends.cli import claude_args
-from labeling.selectors import labeler_health
 from labeling.tests.conftest import SECRET_ACCESS, marked_png
 from labeling.tests.docker_image import FAKE_DIR
 
@@ -58,7 +57,7 @@ def test_arguments_arrive_verbatim(tmp_path):
 
 
 def test_missing_executable_and_health(settings):
-    assert labeler_health()["ok"] is True
+    assert labeler_get().health()["ok"] is True
     settings.IMAGINEER_CLAUDE_BIN = "claude-does-not-exist"
-    health = labeler_health()
+    health = labeler_get().health()
     assert health["ok"] is False and "not found" in health["detail"]

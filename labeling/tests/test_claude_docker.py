@@ -12,7 +12,6 @@ from labeling.backends import claude_docker as claude_docker_module
 from labeling.backends.base import prompt_build
 from labeling.backends.claude_docker import ClaudeDockerLabeler
 from labeling.backends.cli import claude_args
-from labeling.selectors import labeler_health
 from labeling.tests.conftest import SECRET_ACCESS, SECRET_REFRESH, marked_png
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("claude_docker_settings", "no_leftover_containers")]
@@ -110,7 +109,7 @@ def test_missing_image_on_the_engine_says_how_to_build_it(tmp_path, settings):
     settings.IMAGINEER_CLAUDE_IMAGE = "imagineer-no-such-image:latest"
     with pytest.raises(LabelError, match="docker build -t imagineer-no-such-image:latest docker/claude-cli/"):
         labeler_get().label(marked_png(tmp_path / "a.png", None), "default")
-    health = labeler_health()
+    health = labeler_get().health()
     assert health["engine_answers"] is True
     assert health["image_exists"] is False
     assert health["ok"] is False
@@ -127,11 +126,11 @@ def test_engine_not_answering_is_transient(tmp_path, monkeypatch):
     monkeypatch.setattr(claude_docker_module, "_clients", {})
     with pytest.raises(TransientLabelError, match="not answering"):
         labeler_get().label(marked_png(tmp_path / "a.png", None), "default")
-    health = labeler_health()
+    health = labeler_get().health()
     assert health["engine_answers"] is False and health["ok"] is False
 
 
 def test_health_reports_engine_and_image(claude_test_image):
-    health = labeler_health()
+    health = labeler_get().health()
     assert health == {**health, "backend": "claude-docker", "engine_answers": True, "image_exists": True, "ok": True}
     assert health["image"] == claude_test_image

@@ -7,10 +7,19 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from imagineer import jobs
 from imagineer.errors import ApplicationError
-from imagineer.tests.factories import AlbumFactory, AlbumImageFactory, ImageFactory, LabelFactory, UserFactory
+from imagineer.tests.factories import (
+    AlbumFactory,
+    AlbumImageFactory,
+    ImageFactory,
+    LabelFactory,
+    LabelingJobFactory,
+    LabelingJobItemFactory,
+    UserFactory,
+)
 from labeling import services
-from labeling.backends import LabelResult
+from labeling.backends import LabelResult, TransientLabelError
 from labeling.models import Label, LabelingJob, LabelingJobItem
 from labeling.selectors import labeling_job_progress
 from labeling.tests.conftest import SECRET_ACCESS, marked_image
@@ -98,14 +107,14 @@ def test_one_active_job_per_album_and_cancel(django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks() as callbacks:
         job = services.album_label_start(album=album, prompt_type="sd_training", user=creator)
     assert len(callbacks) == 1  # the album task, sent on commit
-    assert (job.status, job.total, job.backend, job.created_by) == ("queued", 3, "local", creator)
+    assert (job.status, job.progress_total, job.backend, job.created_by) == ("queued", 3, "local", creator)
     with pytest.raises(ApplicationError, match="already being labelled"):
         services.album_label_start(album=album, user=creator)
     services.labeling_job_fan_out(job_id=job.pk, enqueue=False)
     job = services.labeling_job_cancel(job=job)
-    assert (job.status, job.skipped) == ("cancelled", 3)
-    assert set(job.items.values_list("status", flat=True)) == {LabelingJobItem.Status.SKIPPED}
-    assert services.labeling_job_item_label(item_id=job.items.first().pk, final_attempt=True) == "skipped"
+    assert (job.status, job.skipped, job.progress_done) == ("cancelled", 3, 3)
+    assert set(job.items.values_list("status", flat=True)) == {LabelingJobItem.Status.CANCELLED}
+    assert services.labeling_job_item_label(item_id=job.items.first().pk, final_attempt=True) == "cancelled"
     with pytest.raises(ApplicationError, match="already finished"):
         job.status = LabelingJob.Status.COMPLETED
         job.save()
@@ -141,3 +150,59 @@ def test_label_album_command_runs_in_process_with_a_progress_bar(claude_docker_s
     assert LabelingJob.objects.latest("id").done == 2
     with pytest.raises(CommandError, match="No album"):
         call_command("label_album", "no-such-album", stdout=out, stderr=err)
+
+
+def test_cancel_while_an_image_is_labelled_waits_for_it_then_ends_the_job(settings, django_capture_on_commit_callbacks):
+    settings.IMAGINEER_LABELER = "local"
+    album = AlbumFactory()
+    AlbumImageFactory.create_batch(3, album=album)
+    job = services.album_label_start(album=album, user=UserFactory(role="creator"), enqueue=False)
+    first, *rest = services.labeling_job_fan_out(job_id=job.pk, enqueue=False)
+    # Another worker is labelling the first image (its heartbeat is fresh) when the cancel comes.
+    assert jobs.claim_one(LabelingJobItem, first, task_id="t-first", worker="labeller:1")
+    with django_capture_on_commit_callbacks():
+        job = services.labeling_job_cancel(job=job)
+    assert (job.status, job.skipped, job.progress_done) == ("cancelling", 2, 2)
+    assert set(LabelingJobItem.objects.filter(pk__in=rest).values_list("status", flat=True)) == {"cancelled"}
+    assert services.labeling_job_cancel(job=job).status == "cancelling"  # twice is harmless
+    # That image ends; the job is cancelled with it, the label it made counted.
+    services._item_finish(
+        item=LabelingJobItem.objects.get(pk=first), worker="labeller:1", status=LabelingJobItem.Status.SUCCEEDED
+    )
+    job.refresh_from_db()
+    assert (job.status, job.done, job.skipped, job.progress_done, job.progress_total) == ("cancelled", 1, 2, 3, 3)
+    assert job.finished_at is not None
+
+
+def test_a_transient_failure_queues_the_image_again_and_the_retry_claims_it(monkeypatch):
+    album = AlbumFactory()
+    AlbumImageFactory(album=album)
+    job = services.album_label_start(album=album, user=UserFactory(role="creator"), enqueue=False)
+    [item_id] = services.labeling_job_fan_out(job_id=job.pk, enqueue=False)
+    answers = iter([TransientLabelError("rate limited"), result(source="local")])
+
+    def label(**kwargs):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(services, "_image_label", label)
+    with pytest.raises(TransientLabelError):
+        services.labeling_job_item_label(item_id=item_id, final_attempt=False, task_id="t-item")
+    item = LabelingJobItem.objects.get(pk=item_id)
+    assert (item.status, item.attempts, item.error, item.worker) == ("queued", 1, "rate limited", "")
+    assert services.labeling_job_item_label(item_id=item_id, final_attempt=True, task_id="t-item") == "succeeded"
+    item.refresh_from_db()
+    job.refresh_from_db()
+    assert (item.attempts, job.status, job.done) == (2, "completed", 1)
+
+
+def test_labeling_jobs_and_items_are_registered_kinds(django_capture_on_commit_callbacks):
+    registered = {kind.model for kind in jobs.kinds()}
+    assert {LabelingJob, LabelingJobItem} <= registered
+    queued_job = LabelingJobFactory()
+    item = LabelingJobItemFactory(job=LabelingJobFactory(status=LabelingJob.Status.RUNNING))
+    with django_capture_on_commit_callbacks() as callbacks:
+        next(kind for kind in jobs.kinds() if kind.model is LabelingJob).resend([queued_job.pk, item.job_id])
+    assert len(callbacks) == 2  # the queued job's fan-out, the running job's queued item

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from imagineer.api_common import JOB_STATE_FIELDS, JobStateSerializer
 from training.models import TrainingRun
 
 
@@ -27,7 +28,10 @@ class TrainingStartSerializer(serializers.Serializer):
     mixed_precision = serializers.BooleanField(required=False)
 
 
-class TrainingRunSerializer(serializers.ModelSerializer):
+class TrainingRunSerializer(JobStateSerializer, serializers.ModelSerializer):
+    current_step = serializers.IntegerField(
+        source="progress_done", read_only=True, help_text="The last optimizer step done."
+    )
     progress_percent = serializers.IntegerField(read_only=True)
     album_name = serializers.CharField(source="album.name", read_only=True, default=None)
     lora_name = serializers.CharField(source="lora.name", read_only=True, default=None)
@@ -44,6 +48,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "base_model",
             "base_model_hash",
             "status",
+            "phase",
             "current_step",
             "max_steps",
             "progress_percent",
@@ -70,6 +75,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            *JOB_STATE_FIELDS,
         ]
         read_only_fields = fields
 

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import tempfile
-
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from albums.models import Album
 from imagineer import permissions as perms
 from imagineer.errors import field_error
 from imagineer.permissions import TRAIN, RolePermission
 from training.api.serializers import TrainingRunDetailSerializer, TrainingRunSerializer, TrainingStartSerializer
 from training.models import TrainingRun
 from training.selectors import training_run_detail, training_run_list
-from training.services.datasets import EXPORT_REPEATS, dataset_export_zip, trigger_word_default
+from training.services.datasets import EXPORT_REPEATS, dataset_export_spooled, dataset_zip_name, trigger_word_default
 from training.services.runs import (
     PARAMETER_HELP,
     PARAMETER_NAMES,
@@ -127,8 +124,6 @@ class TrainingRunResumeView(APIView):
 
 
 def inline_defaults_serializer() -> serializers.Serializer:
-    from drf_spectacular.utils import inline_serializer
-
     return inline_serializer(
         "TrainingDefaults",
         {"defaults": serializers.DictField(), "help": serializers.DictField(child=serializers.CharField())},
@@ -162,29 +157,12 @@ class DatasetExportView(APIView):
     )
     def get(self, request: Request, album_id: int) -> FileResponse:
         album = get_object_or_404(perms.albums_visible(request.user), pk=album_id)
-        return dataset_zip_response(
+        handle = dataset_export_spooled(
             album=album,
             trigger_word=request.query_params.get("trigger_word") or trigger_word_default(album),
             caption_source=request.query_params.get("caption_source") or TrainingRun.CaptionSource.AUTO,
             repeats=request.query_params.get("repeats") or EXPORT_REPEATS,
         )
-
-
-def dataset_zip_response(*, album: Album, trigger_word: str, caption_source: str, repeats: int | str) -> FileResponse:
-    """Build the zip in a spooled temporary file (validated before anything is written)."""
-    try:
-        repeats = int(repeats)
-    except (TypeError, ValueError):
-        raise field_error("repeats", "Repeats must be a whole number.") from None
-    handle = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
-    try:
-        dataset_export_zip(
-            album=album, trigger_word=trigger_word, caption_source=caption_source, repeats=repeats, handle=handle
+        return FileResponse(
+            handle, as_attachment=True, filename=dataset_zip_name(album), content_type="application/zip"
         )
-    except BaseException:
-        handle.close()
-        raise
-    handle.seek(0)
-    return FileResponse(
-        handle, as_attachment=True, filename=f"{album.slug}-dataset.zip", content_type="application/zip"
-    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ TRIGGER_PATTERN = re.compile(r"^[\w][\w \-.]{0,99}$")
 TRAINER_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 EXPORT_RESOLUTION = 512
 DATASET_CONFIG = "dataset.toml"
+# A dataset zip up to this size is built in memory, a larger one in a temporary file.
+EXPORT_SPOOL_IN_MEMORY = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -272,3 +275,28 @@ def dataset_export_zip(
             if progress is not None:
                 progress(index, len(items))
     return len(items)
+
+
+def dataset_zip_name(album: Album) -> str:
+    return f"{album.slug}-dataset.zip"
+
+
+def dataset_export_spooled(*, album: Album, trigger_word: str, caption_source: str, repeats: int | str) -> IO[bytes]:
+    """The dataset zip in a spooled temporary file, rewound for reading; the caller closes it.
+
+    Validated before anything is written, so a refused export leaves nothing behind.
+    """
+    try:
+        repeats = int(repeats)
+    except (TypeError, ValueError):
+        raise field_error("repeats", "Repeats must be a whole number.") from None
+    handle = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_IN_MEMORY)  # noqa: SIM115 - handed to the caller
+    try:
+        dataset_export_zip(
+            album=album, trigger_word=trigger_word, caption_source=caption_source, repeats=repeats, handle=handle
+        )
+    except BaseException:
+        handle.close()
+        raise
+    handle.seek(0)
+    return handle

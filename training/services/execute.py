@@ -12,23 +12,25 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import F, Q
-from django.utils import timezone
 from django.utils.text import slugify
 
-from albums.services.files import media_path
-from training.models import TrainingRun
+from albums.services.files import media_path, sha256_file
+from generation.models import Lora
+from generation.services.loras import lora_register
+from imagineer import jobs
+from training.models import CheckpointEntry, TrainingRun
 from training.services.datasets import caption_with_trigger, kohya_folder_name, tag_frequency
+
+if TYPE_CHECKING:
+    from training import trainer
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
 PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress writes (cancel is still checked every step)
 
 ProgressCallback = Callable[[TrainingRun], None]
@@ -41,70 +43,57 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-def _stale_before() -> Any:
-    return timezone.now() - timedelta(seconds=settings.IMAGINEER_TRAINING_HEARTBEAT_STALE)
+class ClaimLost(Exception):
+    """Another worker took the run over (this one was thought dead): stop without writing."""
 
 
-def training_claim(*, run_id: int, task_id: str) -> Outcome:
-    """Move the run to ``preparing`` if this task may run it: queued, or active with a dead
-    trainer (no progress for IMAGINEER_TRAINING_HEARTBEAT_STALE seconds), at most MAX_ATTEMPTS times.
+def training_claim(*, run_id: int, task_id: str, worker: str | None = None) -> Outcome:
+    """Take the run with the job base's claim (queued, or held by a trainer whose heartbeat went
+    stale; at most the attempt limit, then it fails saying why) and start its ``preparing`` phase.
 
     The task id must match the run's, so a message from before a resume does nothing.
     """
-    now = timezone.now()
-    active = [TrainingRun.Status.PREPARING, TrainingRun.Status.TRAINING]
-    claimable = Q(status=TrainingRun.Status.QUEUED) | Q(status__in=active, heartbeat_at__lt=_stale_before())
-    mine = TrainingRun.objects.filter(pk=run_id, task_id=task_id, cancel_requested=False)
-    if mine.filter(claimable, attempts__lt=MAX_ATTEMPTS).update(
-        status=TrainingRun.Status.PREPARING, started_at=now, heartbeat_at=now, error="", attempts=F("attempts") + 1
-    ):
+    worker = worker or jobs.worker_name()
+    mine = TrainingRun.objects.filter(pk=run_id, task_id=task_id)
+    if jobs.claim(mine, task_id=task_id, worker=worker):
+        jobs.beat(TrainingRun, [run_id], worker=worker, phase=TrainingRun.Phase.PREPARING)
         return Outcome.RAN
-    if mine.filter(status__in=active, heartbeat_at__lt=_stale_before()).update(
-        status=TrainingRun.Status.FAILED,
-        finished_at=now,
-        error=f"The worker running this training stopped {MAX_ATTEMPTS} times (out of memory?). "
-        "Fix the cause, then resume: it continues from the last checkpoint.",
-    ):
-        return Outcome.SKIPPED
-    return Outcome.BUSY if mine.filter(status__in=active).exists() else Outcome.SKIPPED
-
-
-def _finish(run: TrainingRun, status: str, **fields: Any) -> None:
-    now = timezone.now()
-    TrainingRun.objects.filter(
-        pk=run.pk, status__in=[TrainingRun.Status.PREPARING, TrainingRun.Status.TRAINING]
-    ).update(status=status, finished_at=now, heartbeat_at=now, eta_seconds=None, **fields)
+    return Outcome.BUSY if mine.filter(status__in=TrainingRun.IN_PROGRESS).exists() else Outcome.SKIPPED
 
 
 class _Progress:
-    """Trainer hooks that write the run's progress columns and read its cancel flag."""
+    """Trainer hooks that write the run's progress columns (with the heartbeat, a few times a
+    second at most) and read its cancel flag at every step."""
 
-    def __init__(self, run: TrainingRun, on_progress: ProgressCallback | None) -> None:
+    def __init__(self, run: TrainingRun, worker: str, on_progress: ProgressCallback | None) -> None:
         self.run = run
+        self.worker = worker
         self.on_progress = on_progress
-        self.session_start_step = run.current_step
+        self.session_start_step = run.progress_done
         self.session_started = time.monotonic()
-        self.last_write = 0.0
+        self.throttle = jobs.Throttle(PROGRESS_WRITE_INTERVAL)
+
+    def _beat(self, **fields: Any) -> None:
+        if not jobs.beat(TrainingRun, [self.run.pk], worker=self.worker, **fields):
+            raise ClaimLost
 
     def phase(self, phase: str) -> None:
-        TrainingRun.objects.filter(pk=self.run.pk, status__in=TrainingRun.ACTIVE).update(
-            status=phase, heartbeat_at=timezone.now()
-        )
-        self.run.status = phase
-        if phase == TrainingRun.Status.TRAINING:
+        self._beat(phase=phase)
+        self.run.phase = phase
+        if phase == TrainingRun.Phase.TRAINING:
             # Dataset preparation (latents) is not training speed.
             self.session_started = time.monotonic()
 
     def step(self, step: int, loss: float) -> bool:
         run = self.run
-        run.current_step = step
+        run.progress_done = step
         run.loss_history.append([step, round(loss, 6)])
         elapsed = time.monotonic() - self.session_started
         done = step - self.session_start_step
         if elapsed > 0 and done > 0:
             run.steps_per_second = done / elapsed
             run.eta_seconds = (run.max_steps - step) / run.steps_per_second
-        if time.monotonic() - self.last_write >= PROGRESS_WRITE_INTERVAL or step == run.max_steps:
+        if self.throttle.ready() or step == run.max_steps:
             self.write()
         if self.on_progress:
             self.on_progress(run)
@@ -112,19 +101,22 @@ class _Progress:
 
     def write(self) -> None:
         run = self.run
-        run.heartbeat_at = timezone.now()
-        run.save(update_fields=["current_step", "loss_history", "steps_per_second", "eta_seconds", "heartbeat_at"])
-        self.last_write = time.monotonic()
+        self._beat(
+            progress_done=run.progress_done,
+            loss_history=run.loss_history,
+            steps_per_second=run.steps_per_second,
+            eta_seconds=run.eta_seconds,
+        )
 
-    def checkpoint(self, checkpoint: Any) -> None:
+    def checkpoint(self, checkpoint: trainer.Checkpoint) -> None:
         root = Path(settings.MEDIA_ROOT).resolve()
-        entry = {
+        entry: CheckpointEntry = {
             "step": checkpoint.step,
             "file": str(checkpoint.path.resolve().relative_to(root)),
             "samples": [str(sample.resolve().relative_to(root)) for sample in checkpoint.samples],
         }
         self.run.checkpoints = [c for c in self.run.checkpoints if c["step"] != checkpoint.step] + [entry]
-        self.run.save(update_fields=["checkpoints"])
+        self._beat(checkpoints=self.run.checkpoints)
         self.write()
 
 
@@ -148,12 +140,8 @@ def _kohya_metadata(run: TrainingRun, *, base_model_hash: str) -> dict[str, str]
     }
 
 
-def _lora_publish(run: TrainingRun, checkpoint_file: str) -> Any:
+def _lora_publish(run: TrainingRun, checkpoint_file: str) -> Lora:
     """Copy the final checkpoint into the LoRA library and register it (source training)."""
-    from albums.services.files import sha256_file
-    from generation.models import Lora
-    from generation.services.loras import lora_register
-
     # A run resumed after a failure that happened past registration reuses its entry.
     existing = Lora.objects.filter(sha256=sha256_file(media_path(checkpoint_file))).first()
     if existing is not None:
@@ -163,7 +151,7 @@ def _lora_publish(run: TrainingRun, checkpoint_file: str) -> Any:
         name = f"{name} (training {run.pk})"
     target_dir = Path(settings.LORA_ROOT) / "training"
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"{slugify(run.name) or 'lora'}-run{run.pk}-step{run.current_step}.safetensors"
+    target = target_dir / f"{slugify(run.name) or 'lora'}-run{run.pk}-step{run.progress_done}.safetensors"
     staging = target.with_name(f".{target.name}.tmp")
     shutil.copyfile(media_path(checkpoint_file), staging)
     staging.replace(target)
@@ -184,90 +172,100 @@ def training_execute(
     ``before_load`` runs after the claim, before the base model is loaded (the gpu worker waits
     there for its resident engine).
     """
-    outcome = training_claim(run_id=run_id, task_id=task_id)
+    worker = jobs.worker_name()
+    outcome = training_claim(run_id=run_id, task_id=task_id, worker=worker)
     if outcome != Outcome.RAN:
         logger.info("Training run %s: task %s did not claim it (%s).", run_id, task_id, outcome)
         return outcome
     run = TrainingRun.objects.select_related("created_by").get(pk=run_id)
     engine = None
-    try:
-        if before_load is not None:
-            before_load()
-        from generation.engine.runtime import Engine
-        from generation.model_config import model_source
-        from training import trainer
+    # Loading the model and caching latents write no progress for a while: a thread keeps the
+    # heartbeat fresh meanwhile.
+    with jobs.Heartbeat(TrainingRun, [run.pk], worker=worker):
+        try:
+            if before_load is not None:
+                before_load()
+            from generation.engine.runtime import Engine
+            from generation.model_config import model_source
+            from training import trainer
 
-        resume = run.last_checkpoint
-        resume_step = resume["step"] if resume else 0
-        # Progress after the last checkpoint is lost with the process that made it.
-        run.current_step = resume_step
-        run.loss_history = [point for point in run.loss_history if point[0] <= resume_step]
-        run.save(update_fields=["current_step", "loss_history"])
+            resume = run.last_checkpoint
+            resume_step = resume["step"] if resume else 0
+            # Progress after the last checkpoint is lost with the process that made it.
+            run.progress_done = resume_step
+            run.loss_history = [point for point in run.loss_history if point[0] <= resume_step]
+            progress = _Progress(run, worker, on_progress)
+            progress.write()
 
-        device = trainer.device_pick(settings.IMAGINEER_DEVICE)
-        use_fp16 = run.mixed_precision and device.type == "cuda"
-        # Our own copy of the base model, freed when training ends: the resident generation
-        # pipeline keeps its LoRA cache untouched, at the cost of a second copy in memory meanwhile.
-        engine = Engine(
-            model_source(),
-            torch_threads=settings.IMAGINEER_TORCH_THREADS,
-            device=device.type,
-            dtype="fp16" if use_fp16 else "fp32",
-            attention_slicing=False,
-            vae_slicing=False,
-        )
-        engine.load()
-        if not run.base_model_hash and engine.model_hash:
-            run.base_model_hash = engine.model_hash
-            run.save(update_fields=["base_model_hash"])
-
-        items = [
-            trainer.TrainItem(
-                path=media_path(item["file"]), caption=caption_with_trigger(run.trigger_word, item["caption"])
+            device = trainer.device_pick(settings.IMAGINEER_DEVICE)
+            use_fp16 = run.mixed_precision and device.type == "cuda"
+            # Our own copy of the base model, freed when training ends: the resident generation
+            # pipeline keeps its LoRA cache untouched, at the cost of a second copy in memory meanwhile.
+            engine = Engine(
+                model_source(),
+                torch_threads=settings.IMAGINEER_TORCH_THREADS,
+                device=device.type,
+                dtype="fp16" if use_fp16 else "fp32",
+                attention_slicing=False,
+                vae_slicing=False,
             )
-            for item in run.dataset
-        ]
-        config = trainer.TrainConfig(
-            learning_rate=run.learning_rate,
-            rank=run.rank,
-            alpha=run.alpha,
-            dropout=run.dropout,
-            max_steps=run.max_steps,
-            save_every=run.save_every,
-            resolution=run.resolution,
-            batch_size=run.batch_size,
-            gradient_accumulation=run.gradient_accumulation,
-            seed=run.seed,
-            mixed_precision=run.mixed_precision,
-            sample_prompts=list(run.sample_prompts),
-            output_dir=media_path(run.output_dir),
-            metadata=_kohya_metadata(run, base_model_hash=run.base_model_hash),
-        )
-        progress = _Progress(run, on_progress)
-        result = trainer.lora_train(
-            pipeline=engine.pipe,
-            items=items,
-            config=config,
-            hooks=trainer.TrainHooks(on_phase=progress.phase, on_step=progress.step, on_checkpoint=progress.checkpoint),
-            resume_from=media_path(resume["file"]) if resume else None,
-            resume_step=resume_step,
-            device=device,
-        )
-        progress.write()
-        if result.stopped:
-            _finish(run, TrainingRun.Status.CANCELLED)
-            return Outcome.RAN
-        last = run.checkpoints[-1]
-        lora = _lora_publish(run, last["file"])
-        _finish(run, TrainingRun.Status.COMPLETED, lora=lora)
-        logger.info("Training run %s completed: %s steps, LoRA %s", run.pk, run.current_step, lora.pk)
-    except Exception as exc:
-        logger.exception("Training run %s failed", run_id)
-        _finish(run, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:4000])
-    finally:
-        del engine
-        gc.collect()
-        _cuda_free()
+            engine.load()
+            if not run.base_model_hash and engine.model_hash:
+                run.base_model_hash = engine.model_hash
+                jobs.beat(TrainingRun, [run.pk], worker=worker, base_model_hash=run.base_model_hash)
+
+            items = [
+                trainer.TrainItem(
+                    path=media_path(item["file"]), caption=caption_with_trigger(run.trigger_word, item["caption"])
+                )
+                for item in run.dataset
+            ]
+            config = trainer.TrainConfig(
+                learning_rate=run.learning_rate,
+                rank=run.rank,
+                alpha=run.alpha,
+                dropout=run.dropout,
+                max_steps=run.max_steps,
+                save_every=run.save_every,
+                resolution=run.resolution,
+                batch_size=run.batch_size,
+                gradient_accumulation=run.gradient_accumulation,
+                seed=run.seed,
+                mixed_precision=run.mixed_precision,
+                sample_prompts=list(run.sample_prompts),
+                output_dir=media_path(run.output_dir),
+                metadata=_kohya_metadata(run, base_model_hash=run.base_model_hash),
+            )
+            result = trainer.lora_train(
+                pipeline=engine.pipe,
+                items=items,
+                config=config,
+                hooks=trainer.TrainHooks(
+                    on_phase=progress.phase, on_step=progress.step, on_checkpoint=progress.checkpoint
+                ),
+                resume_from=media_path(resume["file"]) if resume else None,
+                resume_step=resume_step,
+                device=device,
+            )
+            progress.write()
+            if result.stopped:
+                jobs.job_cancelled(TrainingRun, [run.pk], worker=worker, eta_seconds=None)
+                return Outcome.RAN
+            last = run.checkpoints[-1]
+            lora = _lora_publish(run, last["file"])
+            jobs.job_finish(TrainingRun, [run.pk], worker=worker, lora=lora, eta_seconds=None)
+            logger.info("Training run %s completed: %s steps, LoRA %s", run.pk, run.progress_done, lora.pk)
+        except ClaimLost:
+            logger.warning("Training run %s was taken over by another worker; this one stops.", run_id)
+        except jobs.TRANSIENT_DB_ERRORS:
+            raise  # the task wrapper retries; the training is not what failed
+        except Exception as exc:
+            logger.exception("Training run %s failed", run_id)
+            jobs.job_fail(TrainingRun, [run.pk], worker=worker, error=f"{type(exc).__name__}: {exc}", eta_seconds=None)
+        finally:
+            del engine
+            gc.collect()
+            _cuda_free()
     return Outcome.RAN
 
 

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import secrets
-import uuid
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 
 from albums.models import Album
+from generation.engine.source import ModelSourceError, model_base
+from generation.model_config import model_source
 from generation.models import Lora
+from imagineer import jobs
 from imagineer.errors import ApplicationError, field_error
+from imagineer.jobs import enqueue_on_commit
 from imagineer.limits import limit_check
 from training import models as limits
 from training.models import TrainingRun
 from training.services.datasets import caption_with_trigger, dataset_collect, trigger_word_validate
+from training.tasks import training_run_task
 
 PARAMETER_NAMES = (
     "learning_rate",
@@ -53,11 +56,42 @@ PARAMETER_HELP = {
 }
 
 
+class TrainingParameters(TypedDict):
+    """The hyperparameters of a run, validated (the TrainingRun columns of the same names)."""
+
+    learning_rate: float
+    rank: int
+    alpha: float
+    dropout: float
+    max_steps: int
+    save_every: int
+    resolution: int
+    batch_size: int
+    gradient_accumulation: int
+    seed: int
+    mixed_precision: bool
+
+
+class TrainingDefaults(TypedDict):
+    """What a new run starts from: the server's defaults (no seed: each run draws one)."""
+
+    learning_rate: float
+    rank: int
+    alpha: float
+    dropout: float
+    max_steps: int
+    save_every: int
+    resolution: int
+    batch_size: int
+    gradient_accumulation: int
+    mixed_precision: bool
+    caption_source: str
+    # Blank when the configured model cannot be trained on.
+    base_model: str
+
+
 def base_model_current() -> str:
     """The base model this server trains on: the generator's model (the built-in tiny one when unset)."""
-    from generation.engine.source import ModelSourceError, model_base
-    from generation.model_config import model_source
-
     try:
         source = model_source()
     except ModelSourceError as exc:
@@ -70,7 +104,7 @@ def base_model_current() -> str:
     return source.model_id
 
 
-def training_defaults() -> dict[str, Any]:
+def training_defaults() -> TrainingDefaults:
     return {
         "learning_rate": settings.IMAGINEER_TRAINING_LEARNING_RATE,
         "rank": settings.IMAGINEER_TRAINING_RANK,
@@ -116,7 +150,7 @@ def _number(
     return value
 
 
-def training_parameters_validate(params: dict[str, Any]) -> dict[str, Any]:
+def training_parameters_validate(params: Mapping[str, Any]) -> TrainingParameters:
     """Defaults filled in, types coerced and ranges checked; every bad field named at once."""
     unknown = set(params) - set(PARAMETER_NAMES)
     if unknown:
@@ -124,10 +158,10 @@ def training_parameters_validate(params: dict[str, Any]) -> dict[str, Any]:
             f"Unknown training parameters: {', '.join(sorted(unknown))}.",
             fields={name: ["Unknown parameter."] for name in unknown},
         )
-    merged = {**training_defaults(), "seed": secrets.randbelow(2**31)}
+    merged: dict[str, Any] = {**training_defaults(), "seed": secrets.randbelow(2**31)}
     merged.update({name: value for name, value in params.items() if value is not None and value != ""})
     fields: dict[str, list[str]] = {}
-    clean = {
+    clean: TrainingParameters = {
         "learning_rate": _number(
             fields, merged, "learning_rate", float, limits.LEARNING_RATE_MIN, limits.LEARNING_RATE_MAX
         ),
@@ -170,10 +204,7 @@ def _sample_prompts_clean(prompts: list[str] | str | None, *, trigger_word: str,
 
 
 def _enqueue(run: TrainingRun) -> None:
-    from training.tasks import training_run_task
-
-    run_id, task_id = run.pk, run.task_id
-    transaction.on_commit(lambda: training_run_task.apply_async(args=[run_id], task_id=task_id))
+    run.task_id = enqueue_on_commit(training_run_task, TrainingRun.objects.filter(pk=run.pk), args=[run.pk])
 
 
 @transaction.atomic
@@ -184,7 +215,7 @@ def training_start(
     trigger_word: str,
     created_by: User | None,
     base_model: str | None = None,
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
     caption_source: str = TrainingRun.CaptionSource.AUTO,
     sample_prompts: list[str] | str | None = None,
     enqueue: bool = True,
@@ -201,7 +232,7 @@ def training_start(
         raise field_error("name", "The name is longer than 200 characters.")
     if Lora.objects.filter(name=name).exists():
         raise field_error("name", f"The LoRA library already has a LoRA named '{name}'; choose another name.")
-    if TrainingRun.objects.filter(name=name, status__in=TrainingRun.ACTIVE).exists():
+    if TrainingRun.objects.filter(name=name).exclude(status__in=TrainingRun.TERMINAL).exists():
         raise field_error("name", f"A training run named '{name}' is already queued or running.")
     trigger_word = trigger_word_validate(trigger_word)
     base_model = (base_model or "").strip() or base_model_current()
@@ -211,7 +242,7 @@ def training_start(
             f"Unknown base model '{base_model}'. This server trains on its generator's model, '{base_model_current()}' "
             "(set by IMAGINEER_MODEL).",
         )
-    clean = training_parameters_validate(dict(params or {}))
+    clean = training_parameters_validate(params or {})
     items = dataset_collect(album=album, caption_source=caption_source)
     prompts = _sample_prompts_clean(sample_prompts, trigger_word=trigger_word, first_caption=items[0].caption)
     run = TrainingRun.objects.create(
@@ -230,7 +261,7 @@ def training_start(
             }
             for item in items
         ],
-        task_id=str(uuid.uuid4()),
+        progress_total=clean["max_steps"],
         created_by=created_by,
         **clean,
     )
@@ -239,56 +270,44 @@ def training_start(
     return run
 
 
+def training_runs_resend(run_ids: Sequence[int]) -> None:
+    """The reconciler's hook (imagineer.jobs registry): send queued runs whose message was lost again."""
+    for run in TrainingRun.objects.filter(pk__in=run_ids, status=TrainingRun.Status.QUEUED):
+        _enqueue(run)
+
+
 @transaction.atomic
 def training_cancel(*, run: TrainingRun) -> TrainingRun:
-    """A queued run is cancelled at once; a running one stops after its current step (the trainer
-    saves a checkpoint there, so resume loses nothing)."""
-    now = timezone.now()
-    if TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=now
-    ):
-        task_id = run.task_id
-        transaction.on_commit(lambda: _revoke(task_id))
-    elif TrainingRun.objects.filter(
-        pk=run.pk,
-        status__in=[TrainingRun.Status.PREPARING, TrainingRun.Status.TRAINING],
-        heartbeat_at__lt=now - timedelta(seconds=settings.IMAGINEER_TRAINING_HEARTBEAT_STALE),
-    ).update(status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=now, eta_seconds=None):
-        pass  # its trainer is gone (the worker died): nobody would see the flag, so cancel at once
-    elif not TrainingRun.objects.filter(
-        pk=run.pk, status__in=[TrainingRun.Status.PREPARING, TrainingRun.Status.TRAINING]
-    ).update(cancel_requested=True):
-        run.refresh_from_db()
+    """A queued run is cancelled at once (its message revoked); a running one stops after its
+    current step (the trainer saves a checkpoint there, so resume loses nothing); one whose
+    trainer is gone (stale heartbeat) is cancelled at once."""
+    result = jobs.cancel(TrainingRun.objects.filter(pk=run.pk))
+    run.refresh_from_db()
+    if not (result.cancelled or result.cancelling or run.status == TrainingRun.Status.CANCELLING):
         raise ApplicationError(
             f"The run is {run.get_status_display().lower()}; only a queued or running run can be cancelled."
         )
-    run.refresh_from_db()
     return run
-
-
-def _revoke(task_id: str) -> None:
-    from imagineer.celery import app
-
-    app.control.revoke(task_id)
 
 
 @transaction.atomic
 def training_resume(*, run: TrainingRun) -> TrainingRun:
     """Queue a failed or cancelled run again; it continues from its last checkpoint."""
     limit_check(user=run.created_by, training=1)
-    task_id = str(uuid.uuid4())
     if not TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.RESUMABLE).update(
         status=TrainingRun.Status.QUEUED,
+        phase="",
         cancel_requested=False,
         error="",
         finished_at=None,
-        task_id=task_id,
+        heartbeat_at=None,
+        worker="",
         attempts=0,
     ):
         run.refresh_from_db()
         raise ApplicationError(
             f"The run is {run.get_status_display().lower()}; only a failed or cancelled run can be resumed."
         )
-    run.refresh_from_db()
     _enqueue(run)
+    run.refresh_from_db()
     return run

@@ -117,7 +117,7 @@ def test_start_page_form_and_errors(client, creator, album):
 def test_run_page_shows_chart_checkpoints_and_controls(client, creator, queued, django_assert_max_num_queries):
     queued.status = TrainingRun.Status.CANCELLED
     queued.loss_history = [[step, 1.0 - step / 100] for step in range(1, 41)]
-    queued.current_step = 40
+    queued.progress_done = 40
     queued.checkpoints = [{"step": 40, "file": "checkpoints/x.safetensors", "samples": []}]
     queued.save()
     client.force_login(creator)
@@ -161,8 +161,8 @@ def test_admin_lists_runs_read_only(admin_client, queued):
 
 
 def test_progress_partial_polls_while_active(client, creator, queued):
-    queued.status = TrainingRun.Status.TRAINING
-    queued.current_step, queued.eta_seconds, queued.steps_per_second = 250, 125.0, 6.0
+    queued.status, queued.phase = TrainingRun.Status.RUNNING, TrainingRun.Phase.TRAINING
+    queued.progress_done, queued.eta_seconds, queued.steps_per_second = 250, 125.0, 6.0
     queued.loss_history = [[1, 0.5], [2, 0.4]]
     queued.save()
     client.force_login(creator)

@@ -126,7 +126,7 @@ def test_cancel_then_resume_reaches_max_steps(celery_worker, creator, client):
 def test_a_killed_worker_is_taken_over_from_the_checkpoint(celery_worker, creator, client, settings):
     """SIGKILL the gpu worker mid-run: the message comes back after the visibility timeout, the
     run's heartbeat is stale by then, and a fresh worker resumes from the last checkpoint."""
-    quick = {**WORKER_ENV, "IMAGINEER_TRAINING_HEARTBEAT_STALE": "2", "CELERY_VISIBILITY_TIMEOUT": "4"}
+    quick = {**WORKER_ENV, "IMAGINEER_JOB_STALE_SECONDS": "5", "CELERY_VISIBILITY_TIMEOUT": "4"}
     album = album_make(2)
     client.force_login(creator)
     first = celery_worker("gpu", extra_env=quick)
@@ -135,7 +135,7 @@ def test_a_killed_worker_is_taken_over_from_the_checkpoint(celery_worker, creato
     first.kill()
     run.refresh_from_db()
     killed_at = run.last_checkpoint["step"]
-    assert run.status == TrainingRun.Status.TRAINING and run.current_step < 60
+    assert (run.status, run.phase) == (TrainingRun.Status.RUNNING, TrainingRun.Phase.TRAINING) and run.current_step < 60
 
     celery_worker("gpu", extra_env=quick)
     run = _wait(run, {TrainingRun.Status.COMPLETED, TrainingRun.Status.FAILED}, timeout=180)

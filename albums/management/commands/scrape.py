@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from tqdm import tqdm
 
 from albums.models import Album, ScrapeJob
 from albums.services.scraping import scrape_job_create, scrape_job_run
-from imagineer.errors import ApplicationError
+from imagineer.errors import ApplicationError, command_error
 
 
 class Command(BaseCommand):
@@ -36,7 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         user = None
         if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
+            user = User.objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"No user named {options['user']!r}.")
         name = options["album"].strip()
@@ -56,8 +56,7 @@ class Command(BaseCommand):
                 enqueue=False,
             )
         except ApplicationError as exc:
-            details = [f"  {field}: {message}" for field, messages in exc.fields.items() for message in messages]
-            raise CommandError("\n".join([exc.message, *details])) from None
+            raise command_error(exc) from None
         if user is not None:
             ScrapeJob.objects.filter(pk=job.pk).update(created_by=user)
             Album.objects.filter(pk=job.album_id, created_by=None).update(created_by=user)

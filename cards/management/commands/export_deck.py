@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from cards.management.commands._deck import add_common_arguments, album_find, design_find, finish_report, progress_bars
 from cards.services.finishing import EXPORT_FILES, deck_export
-from imagineer.errors import ApplicationError
+from imagineer.errors import ApplicationError, command_error
 
 
 class Command(BaseCommand):
@@ -46,8 +46,7 @@ class Command(BaseCommand):
                     workers=options["workers"],
                 )
         except ApplicationError as exc:
-            details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items())
-            raise CommandError(details or exc.message) from None
+            raise command_error(exc) from None
         finish_report(self, result.finish)
         for name, path in result.files.items():
             self.stdout.write(f"{name}: {path}")

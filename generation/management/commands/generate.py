@@ -21,7 +21,7 @@ from albums.services.files import media_path
 from generation.models import GenerationJob, Lora
 from generation.services.jobs import job_cancel, job_submit
 from generation.services.templates import lora_weight_parse
-from imagineer.errors import ApplicationError
+from imagineer.errors import ApplicationError, command_error
 
 
 def _lora_arg(value: str) -> tuple[str, str]:
@@ -76,8 +76,7 @@ class Command(BaseCommand):
                 scheduler=options["scheduler"],
             )
         except ApplicationError as exc:
-            details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.fields.items())
-            raise CommandError(details or exc.message) from None
+            raise command_error(exc) from None
         self.stdout.write(f"Job {job.pk} queued (seed {job.seed}); waiting for a gpu worker...")
         deadline = time.monotonic() + options["timeout"]
         with tqdm(total=job.steps, desc=f"job {job.pk}", unit="step", file=self.stderr) as bar:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from generation.models import BatchGenerationRun, BatchTemplate
 from generation.services.runs import run_cancel, run_start
-from imagineer.errors import ApplicationError
+from imagineer.errors import ApplicationError, command_error
 
 
 class Command(BaseCommand):
@@ -55,8 +55,7 @@ class Command(BaseCommand):
                 template=template, theme=options["theme"], album_name=options["album_name"], overrides=overrides
             )
         except ApplicationError as exc:
-            details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.fields.items())
-            raise CommandError(details or exc.message) from None
+            raise command_error(exc) from None
         assert run.album is not None, "run_start makes the run's album first"
         self.stdout.write(f"Run {run.pk} started: {run.total_items} images into album {run.album.name!r}.")
         if not options["wait"]:

@@ -54,7 +54,9 @@ class Command(BaseCommand):
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
-        self.stdout.write(f"Labeling job {job.pk}: album {album.name!r}, {job.total} images, backend {job.backend}")
+        self.stdout.write(
+            f"Labeling job {job.pk}: album {album.name!r}, {job.progress_total} images, backend {job.backend}"
+        )
         if options["queue"]:
             self._follow(job, options["timeout"])
         else:
@@ -64,7 +66,7 @@ class Command(BaseCommand):
         for error in progress["errors"]:
             self.stderr.write(f"  image {error['image_id']}: {error['error']}")
         self.stdout.write(
-            f"{job.status}: {job.done} labelled, {job.failed} failed, {job.skipped} skipped of {job.total}"
+            f"{job.status}: {job.done} labelled, {job.failed} failed, {job.skipped} skipped of {job.progress_total}"
         )
         if job.status == LabelingJob.Status.FAILED:
             raise CommandError("No image could be labelled.")
@@ -80,7 +82,7 @@ class Command(BaseCommand):
     def _run_here(self, job: LabelingJob) -> None:
         item_ids = services.labeling_job_fan_out(job_id=job.pk, enqueue=False)
         job.refresh_from_db()
-        with tqdm(total=job.total, initial=job.skipped, unit="image", file=self.stderr) as bar:
+        with tqdm(total=job.progress_total, initial=job.skipped, unit="image", file=self.stderr) as bar:
             for item_id in item_ids:
                 self._label_with_retries(item_id)
                 bar.update(1)
@@ -90,7 +92,9 @@ class Command(BaseCommand):
         retries = settings.IMAGINEER_LABEL_MAX_RETRIES
         for attempt in range(retries + 1):
             try:
-                services.labeling_job_item_label(item_id=item_id, final_attempt=attempt == retries)
+                services.labeling_job_item_label(
+                    item_id=item_id, final_attempt=attempt == retries, task_id=f"command-{item_id}"
+                )
                 return
             except TransientLabelError:
                 base = settings.IMAGINEER_LABEL_RETRY_BACKOFF
@@ -98,10 +102,10 @@ class Command(BaseCommand):
 
     def _follow(self, job: LabelingJob, timeout: int) -> None:
         deadline = time.monotonic() + timeout
-        with tqdm(total=job.total, unit="image", file=self.stderr) as bar:
+        with tqdm(total=job.progress_total, unit="image", file=self.stderr) as bar:
             while time.monotonic() < deadline:
                 job.refresh_from_db()
-                bar.total = job.total
+                bar.total = job.progress_total
                 bar.update(job.processed - bar.n)
                 if not job.is_active:
                     return

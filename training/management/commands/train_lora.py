@@ -11,12 +11,12 @@ import time
 import uuid
 from typing import Any, TextIO, cast
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from albums.models import Album
-from imagineer.errors import ApplicationError
+from imagineer.errors import ApplicationError, command_error
 from training.models import TrainingRun
 from training.services.execute import training_execute
 from training.services.runs import PARAMETER_NAMES, training_start
@@ -87,8 +87,7 @@ class Command(BaseCommand):
                 enqueue=options["enqueue"],
             )
         except ApplicationError as exc:
-            fields = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in exc.fields.items())
-            raise CommandError(fields or exc.message) from None
+            raise command_error(exc) from None
         self.stdout.write(f"Training run {run.pk}: {len(run.dataset)} images, {run.max_steps} steps, seed {run.seed}.")
         # The raw stream under the command's stderr: tqdm redraws with \r, OutputWrapper would add newlines.
         bar = tqdm(
@@ -117,8 +116,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Done: LoRA '{lora.name}' ({lora.file}), final loss {run.last_loss:.4f}.")
         )
 
-    def _user(self, username: str | None) -> Any:
-        users = get_user_model().objects
+    def _user(self, username: str | None) -> User:
+        users = User.objects
         user = (
             users.filter(username=username).first()
             if username
