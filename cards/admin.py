@@ -8,8 +8,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from cards.models import CardDesign, FinishedCard, LayoutGuide, LayoutGuideImage
-from cards.services.designs import EDITABLE_FIELDS, design_copy, design_validate
+from cards.services.designs import EDITABLE_FIELDS, design_copy, design_fingerprint, design_validate
 from cards.services.guides import GUIDE_FIELDS, layout_guide_validate
+from cards.services.jobs import design_refinish
 from imagineer.errors import ApplicationError, form_add_application_error
 
 
@@ -83,14 +84,20 @@ class CardDesignAdmin(admin.ModelAdmin):
             },
         ),
         ("Fonts", {"fields": ["font_fallbacks"]}),
-        ("Back", {"fields": ["back_image", "back_color"]}),
+        ("Back", {"fields": ["back_image", "back_color", "back_prompt"]}),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
 
     def save_model(self, request: HttpRequest, obj: CardDesign, form: Any, change: bool) -> None:
         if not change and request.user.is_authenticated:
             obj.created_by = request.user
+        before = design_fingerprint(CardDesign.objects.get(pk=obj.pk)) if change else ""
         super().save_model(request, obj, form, change)
+        if change and (design_fingerprint(obj) != before or "back_prompt" in form.changed_data):
+            # Finished decks follow their design: finish them again in the background.
+            started = design_refinish(design=obj, created_by=request.user if request.user.is_authenticated else None)
+            if started:
+                self.message_user(request, f"Finishing {len(started)} deck(s) again in this design.")
 
     @admin.action(description="Copy the selected designs")
     def copy_designs(self, request: HttpRequest, queryset: QuerySet[CardDesign]) -> None:

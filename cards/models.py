@@ -4,6 +4,7 @@ A ``CardDesign`` says how a template's cards look and print (size, DPI, bleed, a
 frame, indices, title, back). Validation lives in ``cards.services.designs`` (``design_validate``),
 which the admin form and every service call, so a saved design always renders.
 A ``LayoutGuide`` steers generation of a template's rows (procedural pips or uploaded images).
+A ``FinishingJob`` is the background work that finishes a deck and writes its exports.
 A ``FinishedCard`` is one print-ready card of an album in one design; its ``render_key``
 is a digest of everything that went into it, so a changed design or pick makes it stale.
 """
@@ -18,6 +19,7 @@ from django.db import models
 
 from cards.render.fonts import DEFAULT_FALLBACKS, FONT_CHOICES
 from cards.render.geometry import SIZE_PRESETS
+from imagineer.models import Job
 
 DPI_MIN, DPI_MAX = 72, 1200
 BLEED_MAX_MM = Decimal("10")
@@ -111,6 +113,10 @@ class CardDesign(models.Model):
 
     back_image = models.FileField(upload_to="cards/backs/", max_length=300, blank=True)
     back_color = models.CharField(max_length=32, default="#1f2a44", help_text="The back when there is no image.")
+    back_prompt = models.TextField(
+        blank=True,
+        help_text="Generate the back from this prompt, once per deck, when there is no uploaded back image.",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="card_designs"
@@ -202,6 +208,10 @@ class FinishedCard(models.Model):
     source_image = models.ForeignKey(
         "albums.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="finished_from"
     )
+    # The deck's card this was made for (its pick is ``source_image``); empty for the back.
+    slot = models.ForeignKey(
+        "generation.DeckSlot", null=True, blank=True, on_delete=models.SET_NULL, related_name="finished_cards"
+    )
     image = models.OneToOneField("albums.Image", on_delete=models.CASCADE, related_name="finished_card")
     render_key = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -215,3 +225,52 @@ class FinishedCard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.album} / {self.design.name} #{self.position}"
+
+
+HIRES_SCALE_MIN, HIRES_SCALE_MAX = 1.25, 2.0
+HIRES_DENOISE_MIN, HIRES_DENOISE_MAX = 0.05, 0.7
+
+
+class FinishingJob(Job):
+    """Finishing a deck in a design (and writing its exports) in the background.
+
+    Status transitions are the job base's (imagineer.models.Job). Stages, in order:
+    ``hires`` (only with ``hires``: an img2img pass over every pick at ``hires_scale`` with
+    ``hires_denoise``, on the gpu queue), ``finish`` (render the cards, default queue), then
+    one stage per export. ``progress_done / progress_total`` count the current stage's items.
+    ``result`` holds what a finished job made: ``files`` (export name -> media path),
+    ``missing`` and ``failed`` cards, ``rendered`` / ``reused`` counts.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    album = models.ForeignKey("albums.Album", on_delete=models.CASCADE, related_name="finishing_jobs")
+    design = models.ForeignKey(CardDesign, on_delete=models.CASCADE, related_name="finishing_jobs")
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    formats = models.JSONField(default=list, blank=True, help_text="Exports to write after finishing.")
+    duplex = models.BooleanField(default=True)
+    force = models.BooleanField(default=False)
+    hires = models.BooleanField(default=False)
+    hires_scale = models.FloatField(
+        default=2.0, validators=[MinValueValidator(HIRES_SCALE_MIN), MaxValueValidator(HIRES_SCALE_MAX)]
+    )
+    hires_denoise = models.FloatField(
+        default=0.3, validators=[MinValueValidator(HIRES_DENOISE_MIN), MaxValueValidator(HIRES_DENOISE_MAX)]
+    )
+    stage = models.CharField(max_length=32, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="finishing_jobs"
+    )
+
+    class Meta(Job.Meta):
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Finishing {self.album} in {self.design.name}"

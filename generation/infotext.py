@@ -65,5 +65,6 @@ def recipe_infotext(recipe: dict[str, Any]) -> str:
             ],
             version=f"{VERSION} diffusers {diffusers}".strip() if diffusers else VERSION,
             denoising_strength=recipe.get("denoising_strength"),
+            extra=(("ControlNet 0", recipe["controlnet"]["infotext"]),) if recipe.get("controlnet") else (),
         )
     )

@@ -234,6 +234,9 @@ class GenerationJob(Job):
         "albums.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="variations"
     )
     strength = models.FloatField(null=True, blank=True)
+    # A layout guide steering this job (cards' LayoutGuide, rendered for its row): {"mode":
+    # "img2img" | "controlnet", "image": media path, "sha256", "strength" | "scale", "start", "end"}.
+    guide = models.JSONField(default=dict, blank=True)
     album = models.ForeignKey("albums.Album", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)

@@ -51,6 +51,7 @@ from generation.engine.runtime import (
     library_versions,
 )
 from generation.engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+from generation.guided import guide_group_key, guide_recipe, guided_generate
 from generation.infotext import recipe_infotext
 from generation.model_config import model_source
 from generation.models import BatchGenerationRun, EngineWorker, GenerationJob, Lora
@@ -267,6 +268,7 @@ def _recipe(job: GenerationJob, engine: Engine, generated: GeneratedImage, refs:
         "width": job.width,
         "height": job.height,
         **({"init_image": job.init_image_id, "denoising_strength": job.strength} if job.strength is not None else {}),
+        **guide_recipe(job, engine),
         "device": engine.device,
         "dtype": str(engine.dtype).removeprefix("torch."),
         "libraries": library_versions(),
@@ -400,6 +402,7 @@ def _group_key(job: GenerationJob) -> tuple:
         job.guidance_scale,
         job.scheduler or DEFAULT_SCHEDULER,
         job.strength,
+        guide_group_key(job),
     )
 
 
@@ -506,6 +509,8 @@ def _part_run(chunk: _Chunk, part: list[GenerationJob], batch: BatchSettings, re
                 on_step=on_step,
                 batch_size=len(part),
             )
+        elif part[0].guide:
+            images = guided_generate(chunk.engine, part, batch, on_step=on_step)
         else:
             requests = [ImageRequest(job.prompt, job.negative_prompt, job.seed) for job in part]
             images = chunk.engine.generate(requests, batch, on_step=on_step, batch_size=len(part))

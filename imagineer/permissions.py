@@ -115,6 +115,7 @@ CONTROL_PERMISSIONS = {
     ("labeling", "labelingjob"): LABEL,
     ("albums", "scrapejob"): SCRAPE,
     ("training", "trainingrun"): TRAIN,
+    ("cards", "finishingjob"): GENERATE,
 }
 # Seen by their owner and curators only.
 PRIVATE_MODELS = {("albums", "scrapejob"), ("training", "trainingrun")}

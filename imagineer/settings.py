@@ -241,6 +241,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 IMAGINEER_MODEL = _env_str("IMAGINEER_MODEL")
 IMAGINEER_TINY_MODEL_DIR = _env_path("IMAGINEER_TINY_MODEL_DIR", VAR_DIR / "models" / "tiny-sd15-v2")
 IMAGINEER_SD15_CONFIG_DIR = BASE_DIR / "data" / "sd15-config"
+# A ControlNet for layout guides: a local diffusers folder or a single .safetensors file. Empty:
+# guides steer generation as img2img init images only.
+IMAGINEER_CONTROLNET = _env_str("IMAGINEER_CONTROLNET")
+if IMAGINEER_CONTROLNET and not Path(IMAGINEER_CONTROLNET).expanduser().exists():
+    raise ImproperlyConfigured(f"IMAGINEER_CONTROLNET names {IMAGINEER_CONTROLNET!r}, which does not exist.")
 IMAGINEER_DEVICE = _env_choice("IMAGINEER_DEVICE", "auto", {"auto", "cuda", "mps", "cpu"})
 IMAGINEER_DTYPE = _env_choice("IMAGINEER_DTYPE", "auto", {"auto", "fp16", "bf16", "fp32"})
 # Images per pipeline call; 0 = auto (from free GPU memory on CUDA, 4 elsewhere).
@@ -366,6 +371,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "generation.tasks.*": {"queue": "gpu"},
     "training.tasks.*": {"queue": "gpu"},
+    "cards.tasks.gpu_run": {"queue": "gpu"},
     "labeling.tasks.*": {"queue": "labeling"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -22,6 +22,8 @@ urlpatterns = [
     path("training/", include("training.urls")),
     path("api/training/", include("training.api.urls")),
     path("api/", include("albums.api.scrape_urls")),
+    path("api/cards/", include("cards.api.urls")),
+    path("cards/", include("cards.urls")),
     # Last: /api/ URLs no endpoint matched (a trailing slash, a typo) get a JSON answer.
     re_path(r"^api/(?P<rest>.*)$", api_unmatched, name=FALLBACK_NAME),
 ]

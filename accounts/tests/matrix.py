@@ -62,6 +62,8 @@ class World:
 
 def world_build() -> World:
     from accounts.services import token_create
+    from albums.services.files import media_path
+    from cards.models import CardDesign, FinishingJob
     from generation.models import BatchGenerationRun, GenerationJob
     from imagineer.tests.factories import (
         AlbumFactory,
@@ -118,6 +120,13 @@ def world_build() -> World:
         status=TrainingRun.Status.RUNNING,
         phase=TrainingRun.Phase.TRAINING,
     )
+    design = CardDesign.objects.create(template=template, name="m-design")
+    finishing = FinishingJob.objects.create(album=album, design=design, created_by=owner)
+    export = f"exports/{album.slug}/job-{finishing.pk}/cards.zip"
+    media_path(export).parent.mkdir(parents=True, exist_ok=True)
+    media_path(export).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
+    finishing.result = {"files": {"zip": export}}
+    finishing.save(update_fields=["result"])
     tokens = {role: token_create(user=user, name="matrix")[1] for role, user in users.items()}
     ids = {
         "album": album.pk,
@@ -132,6 +141,8 @@ def world_build() -> World:
         "scrape": scrape.pk,
         "labeling_job": labeling_job.pk,
         "training": training.pk,
+        "design": design.pk,
+        "finishing": finishing.pk,
         "album_slug": album.slug,
         "token": owner.api_tokens.get().pk,
     }

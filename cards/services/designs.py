@@ -73,6 +73,7 @@ EDITABLE_FIELDS = (
     "font_fallbacks",
     "back_image",
     "back_color",
+    "back_prompt",
 )
 ART_FIELDS = ("art_x_mm", "art_y_mm", "art_width_mm", "art_height_mm")
 COLOR_FIELDS = ("background_color", "frame_color", "index_color", "title_color", "back_color")
@@ -244,7 +245,14 @@ def _validate_overlay(design: CardDesign, geometry: CardGeometry, errors: _Error
         )
 
 
+BACK_PROMPT_MAX = 1000
+
+
 def _validate_back(design: CardDesign, errors: _Errors) -> None:
+    if len(design.back_prompt or "") > BACK_PROMPT_MAX:
+        errors.add(
+            "back_prompt", f"The back prompt is {len(design.back_prompt)} characters; the limit is {BACK_PROMPT_MAX}."
+        )
     if not _file_present(design.back_image):
         return
     try:
@@ -522,7 +530,8 @@ def design_fingerprint(design: CardDesign) -> str:
     """A digest of everything about the design that shows on a card (files by content)."""
     data: dict[str, Any] = {}
     for name in EDITABLE_FIELDS:
-        if name == "name":
+        # The back prompt shows only through the generated back, whose file is in the back's key.
+        if name in ("name", "back_prompt"):
             continue
         value = getattr(design, name)
         if name in ("frame_overlay", "back_image"):

@@ -110,8 +110,15 @@ def _front_render(spec: CardSpec, source: CardSource, relative: str, overlays: d
     return _write(relative, card, spec.geometry.dpi)
 
 
-def _back_render(spec: CardSpec, relative: str) -> _Rendered:
-    return _write(relative, back_render(spec), spec.geometry.dpi)
+def _back_render(spec: CardSpec, relative: str, art: Path | None = None) -> _Rendered:
+    if art is None:
+        return _write(relative, back_render(spec), spec.geometry.dpi)
+    try:
+        image = image_open_checked(art)
+    except (ImageInputError, OSError) as exc:
+        raise ApplicationError(f"The generated card back cannot be read: {exc}") from None
+    with image:
+        return _write(relative, back_render(spec, image), spec.geometry.dpi)
 
 
 @transaction.atomic
@@ -124,6 +131,7 @@ def _record(
     title: str,
     row: dict[str, Any],
     source_image: Image | None,
+    slot_id: int | None,
     rendered: _Rendered,
     render_key: str,
     created_by: Any,
@@ -155,6 +163,7 @@ def _record(
     if finished is None:
         finished = FinishedCard(design=design, album=album, side=side, position=position)
     finished.title, finished.row, finished.source_image = title[:300], row, source_image
+    finished.slot_id = slot_id
     finished.image, finished.render_key = image, render_key
     finished.save()
     if previous is not None:
@@ -181,9 +190,13 @@ def deck_finish(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     created_by: Any = None,
+    back_art: Path | None = None,
 ) -> FinishResult:
     """Make every card that has a pick into a finished card (and the back); cards without a
-    pick are listed in ``missing``, cards whose pick cannot be read in ``failed``."""
+    pick are listed in ``missing``, cards whose pick cannot be read in ``failed``.
+
+    ``back_art``: a generated back picture (the design's back prompt) instead of its image or colour.
+    """
     if sources is None:
         sources = album_card_sources(album=album, title_template=title_template)
     spec = design_spec(design)
@@ -206,17 +219,25 @@ def deck_finish(
 
     done = 0
     report(done)
-    back_key = _key(fingerprint, "back")
+    back_key = _key(fingerprint, "back", *([back_art.name] if back_art is not None else []))
     back = existing.get((FinishedCard.Side.BACK, 0))
     with ThreadPoolExecutor(max_workers=_workers(workers)) as pool:
         futures: list[tuple[CardSource | None, str, Future[_Rendered]]] = []
         if _is_current(back, back_key, force):
             result.back, result.reused, done = back, result.reused + 1, done + 1
         else:
-            futures.append((None, back_key, pool.submit(_back_render, spec, f"{folder}/back-{back_key[:12]}.png")))
+            back_file = f"{folder}/back-{back_key[:12]}.png"
+            futures.append((None, back_key, pool.submit(_back_render, spec, back_file, back_art)))
         for source in picked:
             assert source.image is not None
-            key = _key(fingerprint, source.image.sha256, dict(source.row), source.title, source.index)
+            key = _key(
+                fingerprint,
+                source.image.sha256,
+                dict(source.row),
+                source.title,
+                source.index,
+                *([source.art_key] if source.art_key else []),
+            )
             current = existing.get((FinishedCard.Side.FRONT, source.index))
             if _is_current(current, key, force):
                 result.cards.append(current)  # type: ignore[arg-type]
@@ -231,7 +252,8 @@ def deck_finish(
                 try:
                     rendered = future.result()
                 except ApplicationError as exc:
-                    assert card_source is not None
+                    if card_source is None:  # the back: no deck without it
+                        raise
                     result.failed.append((card_source, exc.message))
                 else:
                     finished = _record(
@@ -242,6 +264,7 @@ def deck_finish(
                         title="Back" if card_source is None else card_source.title,
                         row={} if card_source is None else dict(card_source.row),
                         source_image=None if card_source is None else card_source.image,
+                        slot_id=None if card_source is None else card_source.slot_id,
                         rendered=rendered,
                         render_key=key,
                         created_by=created_by,
@@ -301,6 +324,8 @@ def deck_export(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     created_by: Any = None,
+    force: bool = False,
+    back_art: Path | None = None,
 ) -> ExportResult:
     """Finish the deck (reusing current cards), then write each chosen export into ``output_dir``
     (default ``MEDIA_ROOT/exports/<album>/design-<id>/``)."""
@@ -310,9 +335,11 @@ def deck_export(
         design=design,
         sources=sources,
         title_template=title_template,
+        force=force,
         progress=progress,
         workers=workers,
         created_by=created_by,
+        back_art=back_art,
     )
     if not finish.cards or finish.back is None:
         raise ApplicationError(

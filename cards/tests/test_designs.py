@@ -78,6 +78,7 @@ def test_a_playing_card_design_gets_indices_with_the_red_suit_rule(card_deck_tem
         ({"font_fallbacks": ["sans", "wingdings"]}, "font_fallbacks", "wingdings"),
         ({"frame_width_mm": 20}, "frame_width_mm", "outside"),
         ({"name": " "}, "name", "name"),
+        ({"back_prompt": "x" * 1001}, "back_prompt", "limit is 1000"),
     ],
 )
 def test_bad_designs_are_refused_naming_the_field(card_deck_template, fields, field, words):

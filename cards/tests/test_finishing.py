@@ -175,3 +175,34 @@ def test_export_deck_command_writes_files_with_progress(classic, card_deck_templ
     ]
     with pytest.raises(CommandError, match="formats: Unknown export gif"):
         call_command("export_deck", album.slug, "--design", "Classic", "--format", "gif")
+
+
+def test_a_deck_is_finished_from_its_picks_linked_to_slot_and_take(zodiac_template):
+    from generation.models import DeckSlot, GenerationJob
+    from generation.services.decks import slot_pick
+    from generation.tests.decks_support import deck_build
+
+    design = design_create(template=zodiac_template, name="Plain", title_template="{sign}")
+    album = deck_build(slots=4, takes=2, titles=["Aries", "Taurus", "Gemini", "Cancer"])
+    slots = {slot.index: slot for slot in DeckSlot.objects.filter(album=album)}
+    second_take = GenerationJob.objects.filter(slot=slots[1]).order_by("created_at", "id")[1].result_image
+    slot_pick(slot=slots[1], image=second_take)
+    # Card 3 has no finished take yet.
+    GenerationJob.objects.filter(slot=slots[2]).update(result_image=None, status=GenerationJob.Status.FAILED)
+
+    sources = album_card_sources(album=album)
+    assert [(source.index, source.title) for source in sources] == [
+        (1, "Aries"),
+        (2, "Taurus"),
+        (3, "Gemini"),
+        (4, "Cancer"),
+    ]
+    result = deck_finish(album=album, design=design, workers=2)
+    assert [source.index for source in result.missing] == [3]
+    assert [card.position for card in result.cards] == [1, 2, 4]
+    by_position = {card.position: card for card in result.cards}
+    assert by_position[2].source_image == second_take and by_position[2].slot == slots[1]
+    first_take = GenerationJob.objects.filter(slot=slots[0]).order_by("created_at", "id")[0].result_image
+    assert by_position[1].source_image == first_take and by_position[1].slot == slots[0]
+    assert by_position[4].title == "Cancer" and by_position[4].row == {"sign": "Cancer"}
+    assert result.back is not None and result.back.slot is None

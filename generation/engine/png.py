@@ -63,6 +63,8 @@ class Infotext:
     version: str = ""
     # img2img: how much of the source was repainted (A1111 writes it only for img2img).
     denoising_strength: float | None = None
+    # Extensions' keys, in order, after the core ones (e.g. ("ControlNet 0", "Module: none, ...")).
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 def quote(value: Any) -> str:
@@ -112,6 +114,7 @@ def infotext_build(info: Infotext) -> str:
         "Model hash": info.model_hash[:10] or None,
         "Model": info.model or None,
         "Denoising strength": _number(info.denoising_strength) if info.denoising_strength is not None else None,
+        **dict(info.extra),
         # A1111 leaves RNG out when it is its default, the GPU.
         "RNG": info.rng if info.rng != "GPU" else None,
         "Lora hashes": hashes or None,

@@ -33,6 +33,7 @@ from generation.services.jobs import (
 )
 from generation.services.prompt_loras import inline_loras_record, prompt_loras_resolve
 from generation.services.templates import prompt_construct, prompt_render_row, template_placeholders
+from generation.steering import jobs_steer
 from imagineer.errors import ApplicationError, field_error
 from imagineer.limits import limit_check
 
@@ -154,6 +155,7 @@ def run_jobs_build(
                 created_by=created_by,
             )
         )
+    jobs_steer(run.template, jobs)
     return jobs
 
 
@@ -298,6 +300,9 @@ def _take_job(
             setattr(job, name, getattr(base, name))
         job.lora_stack, job.progress_total = base.lora_stack, base.steps
         job.prompt_parts = {**base.prompt_parts, "init_image": init_image.pk if init_image else None}
+    elif init_image is None:
+        # A new take of a guided card is guided too (a variation starts from its source instead).
+        jobs_steer(run.template, [job])
     return job
 
 

@@ -186,9 +186,13 @@ def job_submit(
     loras: Sequence[tuple[Lora, Decimal]] = (),
     scheduler: str | None = None,
     album: Album | None = None,
+    guide: dict | None = None,
     created_by: User | None = None,
 ) -> GenerationJob:
-    """One image: validate everything, store the job (seed chosen now), run it on a gpu worker."""
+    """One image: validate everything, store the job (seed chosen now), run it on a gpu worker.
+
+    ``guide``: a layout guide as a recipe recorded it (regenerating a guided image).
+    """
     limit_check(user=created_by, jobs=1)
     scheduler = scheduler or settings.IMAGINEER_SCHEDULER
     generation_params_validate(
@@ -218,6 +222,7 @@ def job_submit(
         scheduler=scheduler,
         lora_stack=lora_stack_snapshot(loras, inline=inline),
         album=album,
+        guide=guide or {},
         created_by=created_by,
     )
     chunks_enqueue([job.pk])

@@ -91,7 +91,8 @@ def image_regenerate(*, image: Image, new_seed: bool, created_by: User | None) -
     Refused, with the reason, when the image has no recipe or a LoRA of its stack is no longer
     in the library.
     """
-    recipe = image_recipe(image=image, job=image_job(image=image))
+    job = image_job(image=image)
+    recipe = image_recipe(image=image, job=job)
     if recipe is None or not recipe.prompt:
         raise ApplicationError("This image has no recipe to generate from.", code="no_recipe")
     names = [entry.get("name") for entry in recipe.loras]
@@ -116,5 +117,7 @@ def image_regenerate(*, image: Image, new_seed: bool, created_by: User | None) -
         loras=stack,
         # A scheduler named by another tool (an imported recipe) is not ours: use the default.
         scheduler=recipe.scheduler if recipe.scheduler in SCHEDULERS else None,
+        # A layout guide (img2img init or ControlNet image) is part of the recipe.
+        guide=(job.guide if job else None) or (image.recipe or {}).get("guide") or None,
         created_by=created_by,
     )
