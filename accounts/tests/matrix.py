@@ -64,7 +64,7 @@ def world_build() -> World:
     from accounts.services import token_create
     from albums.services.files import media_path
     from cards.models import CardDesign, FinishingJob
-    from generation.models import BatchGenerationRun, GenerationJob
+    from generation.models import BatchGenerationRun, DeckComparison, DeckSlot, GenerationJob
     from imagineer.tests.factories import (
         AlbumFactory,
         AlbumImageFactory,
@@ -108,6 +108,11 @@ def world_build() -> World:
         seed=1,
         created_by=owner,
     )
+    slot = DeckSlot.objects.create(album=album, index=0, title="Ace", row={"value": "Ace"}, run=run)
+    GenerationJob.objects.filter(pk=job.pk).update(slot=slot)
+    comparison = DeckComparison.objects.create(
+        template=template, name="m-comparison", variants=[{"theme": "a"}, {"theme": "b"}], created_by=owner
+    )
     lora = LoraFactory.create(created_by=owner)
     label = LabelFactory.create(image=image, created_by=owner)
     scrape = ScrapeJobFactory.create(start_urls=["http://127.0.0.1:9/"], album=album, created_by=owner)
@@ -143,6 +148,7 @@ def world_build() -> World:
         "training": training.pk,
         "design": design.pk,
         "finishing": finishing.pk,
+        "comparison": comparison.pk,
         "album_slug": album.slug,
         "token": owner.api_tokens.get().pk,
     }

@@ -379,6 +379,56 @@ TABLE = [
         "/api/training/albums/{album}/dataset.zip",
         (ANON_API, 400, 400, 400, 400),
     ),
+    # --- decks: slots, takes, picks, comparisons (owners and curators act; viewers see). A
+    # comparison's cell is picked into the user's own deck, so another creator may ask (and is
+    # told they have no deck of that template).
+    C("templates/<slug:slug>/rows", "GET", "/templates/{template_slug}/rows", (ANON_PAGE, *SIGNED_IN)),
+    C("templates/<slug:slug>/compare", "GET", "/templates/{template_slug}/compare", (ANON_PAGE, 403, 200, 200, 200)),
+    C("comparisons/<int:pk>/", "GET", "/comparisons/{comparison}/", (ANON_PAGE, *SIGNED_IN)),
+    C("comparisons/<int:pk>/pick", "POST", "/comparisons/{comparison}/pick", (ANON_PAGE, 403, 302, 302, 302)),
+    C("runs/<int:pk>/complete", "POST", "/runs/{run}/complete", (ANON_PAGE, 403, 302, 403, 302)),
+    C("decks/<int:album_pk>/takes", "POST", "/decks/{album}/takes", (ANON_PAGE, 403, 302, 403, 302)),
+    C(
+        "decks/<int:album_pk>/cards/<int:index>/vary",
+        "POST",
+        "/decks/{album}/cards/0/vary",
+        (ANON_PAGE, 403, 302, 403, 302),
+    ),
+    C(
+        "decks/<int:album_pk>/cards/<int:index>/pick",
+        "POST",
+        "/decks/{album}/cards/0/pick",
+        (ANON_PAGE, 403, 302, 403, 302),
+    ),
+    C("api/albums/<int:album_pk>/slots", "GET", "/api/albums/{album}/slots", (ANON_API, *SIGNED_IN)),
+    C("api/albums/<int:album_pk>/slots/<int:index>", "GET", "/api/albums/{album}/slots/0", (ANON_API, *SIGNED_IN)),
+    C("api/albums/<int:album_pk>/takes", "POST", "/api/albums/{album}/takes", (ANON_API, 403, 400, 403, 400)),
+    C(
+        "api/albums/<int:album_pk>/slots/<int:index>/takes",
+        "POST",
+        "/api/albums/{album}/slots/0/takes",
+        (ANON_API, 403, 400, 403, 400),
+    ),
+    C(
+        "api/albums/<int:album_pk>/slots/<int:index>/vary",
+        "POST",
+        "/api/albums/{album}/slots/0/vary",
+        (ANON_API, 403, 400, 403, 400),
+    ),
+    C(
+        "api/albums/<int:album_pk>/slots/<int:index>/pick",
+        "POST",
+        "/api/albums/{album}/slots/0/pick",
+        (ANON_API, 403, 400, 403, 400),
+    ),
+    C("api/comparisons", "POST", "/api/comparisons", (ANON_API, 403, 400, 400, 400)),
+    C("api/comparisons/<int:pk>", "GET", "/api/comparisons/{comparison}", (ANON_API, *SIGNED_IN)),
+    C(
+        "api/^batch-templates/(?P<template_pk>\\d+)/runs/(?P<pk>[^/.]+)/complete$",
+        "POST",
+        "/api/batch-templates/{template}/runs/{run}/complete",
+        (ANON_API, 403, 400, 403, 400),
+    ),
     # Any other /api/ URL: a JSON 404 (a trailing slash on a real endpoint: GET redirects, others 404).
     C("^api/(?P<rest>.*)$", "GET", "/api/no-such-endpoint", (404, 404, 404, 404, 404)),
     C("^api/(?P<rest>.*)$", "POST", "/api/training/runs/", (404, 404, 404, 404, 404)),

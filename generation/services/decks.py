@@ -244,9 +244,15 @@ def run_complete(*, run: BatchGenerationRun, created_by: User | None = None) -> 
 
 
 def _slot_source_run(slot: DeckSlot) -> BatchGenerationRun:
-    if slot.run is None:
+    run = slot.run
+    if run is None:
         raise ApplicationError(f"Card {slot.title!r} has lost the run it came from; its settings are unknown.")
-    return slot.run
+    needed = ("negative_prompt", "width", "height", "steps", "guidance_scale")
+    if "prompt_template" not in run.template_snapshot or any(name not in run.overrides for name in needed):
+        raise ApplicationError(
+            f"Card {slot.title!r} comes from a run whose settings were not recorded; start a new run."
+        )
+    return run
 
 
 def _take_job(
