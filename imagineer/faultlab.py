@@ -48,6 +48,10 @@ FAST_ENV = {
 FAULTS = ("db_drop", "broker_restart", "broker_down_at_start", "worker_kill", "cancel_retry")
 
 
+# libpq reads PGAPPNAME: the lab's workers' connections carry this name.
+WORKER_APPLICATION_NAME = "imagineer-faultlab-worker"
+
+
 def has_reconciler() -> bool:
     return importlib.util.find_spec("imagineer.reconcile") is not None
 
@@ -220,6 +224,8 @@ class Lab:
                 "LORA_ROOT": str(settings.LORA_ROOT),
                 "IMAGINEER_TINY_MODEL_DIR": str(settings.IMAGINEER_TINY_MODEL_DIR),
                 "PYTHONUNBUFFERED": "1",
+                # libpq names the workers' connections, so the database fault hits only them.
+                "PGAPPNAME": WORKER_APPLICATION_NAME,
             }
         )
         env.pop("IMAGINEER_MODEL", None)
@@ -440,11 +446,14 @@ class Lab:
 
 
 def database_connections_drop() -> int:
-    """Terminate every connection to this database except this process's own."""
+    """Terminate the lab's workers' connections to this database (named by PGAPPNAME).
+
+    Only theirs: the test process and other threads (a live server's) keep their connections."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = %s",
+            [WORKER_APPLICATION_NAME],
         )
         return int(cursor.fetchone()[0])
 
