@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
@@ -26,7 +27,17 @@ def run_progress(*, run: BatchGenerationRun) -> RunProgress:
     jobs = list(
         GenerationJob.objects.filter(run=run)
         .order_by("row_index")
-        .values("row_index", "status", "result_image_id", "error", "prompt", "progress_done", "steps")
+        .values(
+            "row_index",
+            "status",
+            "result_image_id",
+            "error",
+            "prompt",
+            "progress_done",
+            "steps",
+            "attempts",
+            "max_attempts",
+        )
     )
     counts = dict.fromkeys(GenerationJob.Status.values, 0)
     steps_done = steps_left = 0
@@ -76,6 +87,8 @@ def run_progress(*, run: BatchGenerationRun) -> RunProgress:
                 "step": job["steps"] if job["status"] == GenerationJob.Status.SUCCEEDED else job["progress_done"],
                 "image_id": job["result_image_id"],
                 "error": job["error"],
+                "attempts": job["attempts"],
+                "attempt_limit": job["max_attempts"] or settings.IMAGINEER_JOB_MAX_ATTEMPTS,
             }
             for job in jobs
         ],

@@ -31,6 +31,8 @@ class RunItem(TypedDict):
     step: int
     image_id: int | None
     error: str
+    attempts: int
+    attempt_limit: int
 
 
 class RunProgress(TypedDict):

@@ -363,6 +363,8 @@ class RunItemSerializer(serializers.Serializer):
     step = serializers.IntegerField(help_text="Denoising steps done for this item.")
     image_id = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(allow_blank=True)
+    attempts = serializers.IntegerField(help_text="Times a worker has taken this item (0 before the first).")
+    attempt_limit = serializers.IntegerField(help_text="Takes allowed before the item fails with its last error.")
 
 
 class RunProgressDataSerializer(serializers.Serializer):

@@ -125,7 +125,15 @@ def test_runs_list_and_progress(api_as):
     body = client.get(f"/api/batch-templates/{template.pk}/runs/{run.pk}").json()
     progress = body["progress"]
     assert (progress["total"], progress["failed"], progress["queued"]) == (3, 1, 2)
-    assert progress["items"][0] == {"row_index": 0, "status": "failed", "step": 0, "image_id": None, "error": "boom"}
+    assert progress["items"][0] == {
+        "row_index": 0,
+        "status": "failed",
+        "step": 0,
+        "image_id": None,
+        "error": "boom",
+        "attempts": 0,
+        "attempt_limit": 3,
+    }
     assert "eta_seconds" in progress and progress["current_item"] is None
     assert body["album_url"].endswith(f"/api/albums/{run.album_id}")
     assert client.get(f"/api/batch-templates/{template.pk}/runs/{other.pk}").status_code == 404

@@ -327,6 +327,24 @@ def test_run_page_shows_progress_thumbnails_and_cancel(client, creator, template
     assert run.jobs.filter(status="queued").count() == 3
 
 
+def test_run_page_and_api_show_the_attempt_and_last_error_of_a_retried_item(client, creator, template, settings):
+    settings.IMAGINEER_JOB_MAX_ATTEMPTS = 3
+    run = _run_with_items(template, creator, statuses=["running", "failed"])
+    run.jobs.filter(row_index=0).update(attempts=2, error="worker lost (heartbeat stale)")
+    run.jobs.filter(row_index=1).update(attempts=3)
+    client.force_login(creator)
+    body = client.get(reverse("generation:run-progress", args=[run.pk])).content.decode()
+    assert "attempt 2 of 3" in body and "worker lost (heartbeat stale)" in body
+    assert "attempt 3 of 3" in body and "NaN in latents" in body
+
+    api = client.get(f"/api/batch-templates/{template.pk}/runs/{run.pk}")
+    items = api.json()["progress"]["items"]
+    assert [(item["attempts"], item["attempt_limit"], item["error"]) for item in items] == [
+        (2, 3, "worker lost (heartbeat stale)"),
+        (3, 3, "NaN in latents"),
+    ]
+
+
 def test_run_progress_query_count_does_not_grow_with_items(client, creator, template):
     small = _run_with_items(template, creator, statuses=["succeeded", "queued", "failed"])
     large = _run_with_items(template, creator, statuses=["succeeded", "queued", "failed"] * 10)
