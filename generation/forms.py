@@ -57,6 +57,11 @@ class RunStartForm(forms.Form):
         help_text="Shared by every image, placed between the base prompt and the row text. Empty: no theme at all.",
     )
     album_name = forms.CharField(max_length=200, required=False, help_text="Empty: named after the template and theme.")
+    style_suffix = forms.CharField(
+        max_length=settings.IMAGINEER_MAX_PROMPT_CHARS,
+        required=False,
+        help_text="Replaces the template's style suffix for this run; empty: the template's.",
+    )
     steps = forms.IntegerField(required=False, min_value=STEPS_MIN, max_value=STEPS_MAX)
     guidance_scale = forms.FloatField(
         required=False,
@@ -105,7 +110,7 @@ class RunStartForm(forms.Form):
                     "hx-swap": "outerHTML",
                 }
             )
-        for name in ("steps", "guidance_scale", "width", "height"):
+        for name in ("steps", "guidance_scale", "width", "height", "style_suffix"):
             self.fields[name].widget.attrs["placeholder"] = str(getattr(template, name))
         self.lora_fields: list[tuple[str, Lora]] = []
         for entry in template.lora_stack.all():
@@ -154,7 +159,9 @@ class RunStartForm(forms.Form):
 
     @property
     def override_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in ("steps", "guidance_scale", "width", "height", "seed_policy", "seed")]
+        return [
+            self[name] for name in ("style_suffix", "steps", "guidance_scale", "width", "height", "seed_policy", "seed")
+        ]
 
     @property
     def lora_bound_fields(self) -> list[forms.BoundField]:
@@ -166,6 +173,8 @@ class RunStartForm(forms.Form):
         overrides: dict[str, Any] = {
             name: data[name] for name in ("steps", "guidance_scale", "width", "height") if data.get(name) is not None
         }
+        if data.get("style_suffix", "").strip():
+            overrides["style_suffix"] = data["style_suffix"].strip()
         if data["seed_policy"] != "random" or data.get("seed") is not None:
             overrides["seed_policy"] = data["seed_policy"]
         if data.get("seed") is not None:

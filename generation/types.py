@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class RunOverrides(TypedDict):
@@ -13,6 +13,7 @@ class RunOverrides(TypedDict):
     width: int
     height: int
     negative_prompt: str
+    style_suffix: NotRequired[str]
     seed: int | None
     seed_policy: str
     lora_weights: dict[str, str]

@@ -33,13 +33,15 @@ def _number(text: str, kind: type) -> Any:
 
 
 def _variants_from_form(data: Any, lora_names: list[str]) -> list[dict[str, Any]]:
-    """Variant k's fields are ``theme_k``, ``steps_k``, ``guidance_k``, ``lora_<i>_k``; blank: not varied.
+    """Variant k's fields are ``theme_k``, ``style_k``, ``steps_k``, ``guidance_k``, ``lora_<i>_k``; blank: not varied.
     A variant is kept when it has any field filled or is one of the first two."""
     variants = []
     for number in range(1, VARIANTS_MAX + 1):
         variant: dict[str, Any] = {}
         if data.get(f"theme_{number}", "").strip():
             variant["theme"] = data[f"theme_{number}"].strip()
+        if data.get(f"style_{number}", "").strip():
+            variant["style_suffix"] = data[f"style_{number}"].strip()
         if data.get(f"steps_{number}", "").strip():
             variant["steps"] = _number(data[f"steps_{number}"], int)
         if data.get(f"guidance_{number}", "").strip():

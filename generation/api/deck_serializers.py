@@ -91,7 +91,7 @@ class ComparisonStartSerializer(serializers.Serializer):
     theme = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     variants = serializers.ListField(
         child=serializers.DictField(),
-        help_text="2 to 4 objects, each the settings its column changes: theme, steps, guidance_scale, "
+        help_text="2 to 4 objects, each the settings its column changes: theme, style_suffix, steps, guidance_scale, "
         "lora_weights ({name: weight}), seed, seed_policy. Same seeds for all unless a variant sets them.",
     )
     rows = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False)

@@ -262,6 +262,12 @@ class RunOverridesSerializer(serializers.Serializer):
     width = size_field(required=False)
     height = size_field(required=False)
     negative_prompt = serializers.CharField(max_length=PROMPT_MAX, required=False, allow_blank=True)
+    style_suffix = serializers.CharField(
+        max_length=PROMPT_MAX,
+        required=False,
+        allow_blank=True,
+        help_text="Replaces the template's style suffix for this run; empty: none.",
+    )
     seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, required=False, allow_null=True)
     seed_policy = serializers.ChoiceField(
         choices=["random", "fixed", "increment"],

@@ -21,7 +21,7 @@ from imagineer.limits import limit_check
 
 VARIANTS_MIN, VARIANTS_MAX = 2, 4
 # What a variant may change (run overrides, plus the theme).
-VARIANT_KEYS = ("theme", "steps", "guidance_scale", "lora_weights", "seed", "seed_policy")
+VARIANT_KEYS = ("theme", "style_suffix", "steps", "guidance_scale", "lora_weights", "seed", "seed_policy")
 
 
 def variant_label(variant: dict[str, Any]) -> str:
@@ -33,6 +33,8 @@ def variant_label(variant: dict[str, Any]) -> str:
         value = variant[key]
         if key == "lora_weights":
             parts += [f"LoRA {name} {weight}" for name, weight in sorted(value.items())]
+        elif key == "style_suffix":
+            parts.append(f"style: {value.strip() or '(none)'}")
         else:
             parts.append(f"{key.replace('_', ' ')}: {value}")
     return " · ".join(parts) or "template settings"

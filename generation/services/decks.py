@@ -159,6 +159,11 @@ def run_jobs_build(
     return jobs
 
 
+def run_style_suffix(run: BatchGenerationRun) -> str:
+    """The run's style suffix: its override (a comparison variant's, say), else its template's."""
+    return run.overrides.get("style_suffix", run.template_snapshot["style_suffix"])
+
+
 def _row_prompt(
     *, run: BatchGenerationRun, slot: DeckSlot, row_text: str, model_base: str, row_field: str = "prompt_template"
 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
@@ -169,7 +174,7 @@ def _row_prompt(
             ("base_prompt", snapshot["base_prompt"]),
             ("theme", run.theme),
             (row_field, row_text),
-            ("style_suffix", snapshot["style_suffix"]),
+            ("style_suffix", run_style_suffix(run)),
         ]
     )
     parts = _prompt_parts(run, slot, row_text)
@@ -179,7 +184,7 @@ def _row_prompt(
         base_prompt=snapshot["base_prompt"],
         theme=run.theme,
         row_text=row_text,
-        style_suffix=snapshot["style_suffix"],
+        style_suffix=run_style_suffix(run),
     )
     return prompt, parts, lora_stack_merge(snapshot["loras"], inline, model_base=model_base)
 
@@ -190,7 +195,7 @@ def _prompt_parts(run: BatchGenerationRun, slot: DeckSlot, row_text: str) -> dic
         "base_prompt": snapshot["base_prompt"],
         "theme": run.theme,
         "row_text": row_text,
-        "style_suffix": snapshot["style_suffix"],
+        "style_suffix": run_style_suffix(run),
         "row": dict(slot.row),
         "title": slot.title,
         "slot": slot.index,

@@ -39,7 +39,17 @@ from imagineer.jobs import cancel
 from imagineer.limits import limit_check
 
 SEED_POLICIES = ("random", "fixed", "increment")
-OVERRIDE_KEYS = {"steps", "guidance_scale", "width", "height", "negative_prompt", "seed", "seed_policy", "lora_weights"}
+OVERRIDE_KEYS = {
+    "steps",
+    "guidance_scale",
+    "width",
+    "height",
+    "negative_prompt",
+    "style_suffix",
+    "seed",
+    "seed_policy",
+    "lora_weights",
+}
 Status = BatchGenerationRun.Status
 JobStatus = GenerationJob.Status
 
@@ -88,7 +98,7 @@ def _overrides_clean(template: BatchTemplate, overrides: dict[str, Any]) -> RunO
     weights = overrides.get("lora_weights") or {}
     if not isinstance(weights, dict):
         raise field_error("lora_weights", "LoRA weights must be a mapping of LoRA name to weight.")
-    return {
+    cleaned: RunOverrides = {
         "steps": overrides.get("steps", template.steps),
         "guidance_scale": float(overrides.get("guidance_scale", template.guidance_scale)),
         "width": overrides.get("width", template.width),
@@ -98,6 +108,20 @@ def _overrides_clean(template: BatchTemplate, overrides: dict[str, Any]) -> RunO
         "seed_policy": policy,
         "lora_weights": {name: str(lora_weight_parse(value, field="lora_weights")) for name, value in weights.items()},
     }
+    if "style_suffix" in overrides:
+        # Recorded only when given: a run without it uses its template snapshot's suffix.
+        cleaned["style_suffix"] = _style_suffix_clean(overrides["style_suffix"])
+    return cleaned
+
+
+def _style_suffix_clean(value: Any) -> str:
+    if not isinstance(value, str):
+        raise field_error("style_suffix", "The style suffix must be text.")
+    value = value.strip()
+    limit = settings.IMAGINEER_MAX_PROMPT_CHARS
+    if len(value) > limit:
+        raise field_error("style_suffix", f"The style suffix is {len(value):,} characters; the limit is {limit:,}.")
+    return value
 
 
 @transaction.atomic
@@ -137,7 +161,7 @@ def run_start(
         rows=template.csv_data,
         base_prompt=template.base_prompt,
         prompt_template=template.prompt_template,
-        style_suffix=template.style_suffix,
+        style_suffix=params.get("style_suffix", template.style_suffix),
         theme=theme,
     )
     entries = list(template.lora_stack.select_related("lora"))

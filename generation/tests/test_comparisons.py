@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -12,6 +13,8 @@ from django.urls import reverse
 from albums.models import AlbumImage
 from generation.models import BatchGenerationRun, DeckComparison, DeckSlot, GenerationJob
 from generation.services.comparisons import comparison_start
+from generation.services.decks import slots_takes_add
+from generation.services.runs import run_start
 from generation.tests.decks_support import deck_build
 from imagineer.errors import ApplicationError
 from imagineer.tests.factories import BatchTemplateFactory, BatchTemplateLoraFactory, LoraFactory, UserFactory
@@ -149,3 +152,57 @@ def test_the_compare_page_starts_variants_from_the_form(client, template):
     assert comparison.variants == [{"lora_weights": {"inkwash": "0.3"}}, {"lora_weights": {"inkwash": "0.9"}}]
     bad = client.post(reverse("generation:comparison-new", args=[template.slug]), {"first": "0"})
     assert bad.status_code == 400 and "First must be" in bad.content.decode()
+
+
+def test_variants_differing_only_by_style_suffix_share_seeds_but_not_prompts(template):
+    comparison = comparison_start(
+        template=template,
+        variants=[{"style_suffix": "ink wash"}, {"style_suffix": "oil on canvas"}],
+        first=2,
+        created_by=UserFactory(role="creator"),
+    )
+    first, second = (list(run.jobs.order_by("row_index")) for run in comparison.runs.order_by("variant"))
+    assert [job.seed for job in first] == [job.seed for job in second]
+    assert all(job.prompt.endswith(", ink wash") for job in first)
+    assert all(job.prompt.endswith(", oil on canvas") for job in second)
+    assert [job.prompt_parts["style_suffix"] for job in first + second] == ["ink wash"] * 2 + ["oil on canvas"] * 2
+    runs = list(comparison.runs.order_by("variant"))
+    assert [run.overrides["style_suffix"] for run in runs] == ["ink wash", "oil on canvas"]
+    assert "style: ink wash" in runs[0].album.name
+    # A take made later on a card keeps its run's suffix.
+    slot = DeckSlot.objects.get(album=runs[1].album, index=0)
+    assert slots_takes_add(slots=[slot], count=1, created_by=runs[1].created_by)[0].prompt == second[0].prompt
+
+
+def test_a_style_suffix_override_is_checked_and_named(api_as, template, client):
+    long = "x" * (settings.IMAGINEER_MAX_PROMPT_CHARS + 1)
+    with pytest.raises(ApplicationError) as caught:
+        run_start(template=template, theme="", overrides={"style_suffix": long})
+    assert "style_suffix" in caught.value.fields
+    with pytest.raises(ApplicationError) as caught:
+        run_start(template=template, theme="", overrides={"style_suffix": 7})
+    assert "style_suffix" in caught.value.fields
+    api = api_as("creator")
+    bad = api.post(f"/api/batch-templates/{template.pk}/generate", {"overrides": {"style_suffix": long}}, format="json")
+    assert bad.status_code == 400 and "style_suffix" in str(bad.json()["error"]["fields"])
+    bad_variant = api.post(
+        "/api/comparisons",
+        {"template": template.pk, "variants": [{"style_suffix": long}, {}]},
+        format="json",
+    )
+    assert bad_variant.status_code == 400 and "style_suffix" in bad_variant.json()["error"]["fields"]
+    assert not BatchGenerationRun.objects.exists()
+    ok = api.post(
+        f"/api/batch-templates/{template.pk}/generate",
+        {"theme": "ink", "first": 1, "overrides": {"style_suffix": "gouache"}},
+        format="json",
+    )
+    assert ok.status_code == 202, ok.content
+    run = BatchGenerationRun.objects.get()
+    assert run.overrides["style_suffix"] == "gouache" and run.jobs.get().prompt.endswith(", gouache")
+    client.force_login(UserFactory(role="creator"))
+    form = client.post(
+        reverse("generation:comparison-new", args=[template.slug]), {"style_1": "gouache", "style_2": "charcoal"}
+    )
+    assert form.status_code == 302
+    assert DeckComparison.objects.get().variants == [{"style_suffix": "gouache"}, {"style_suffix": "charcoal"}]

@@ -108,6 +108,15 @@ def test_generate_form_starts_a_run_with_the_overrides_and_goes_to_its_page(clie
     assert jobs[0].prompt == "a zodiac card, stained glass, Aries, fire element, high detail"
 
 
+def test_generate_form_replaces_the_style_suffix_for_one_run(client, creator, template):
+    url = reverse("generation:template-detail", args=[template.slug])
+    assert 'placeholder="high detail"' in client.get(url).content.decode()
+    client.post(url, {"theme": "glass", "seed_policy": "random", "first": "1", "style_suffix": "charcoal sketch"})
+    run = BatchGenerationRun.objects.get()
+    assert run.overrides["style_suffix"] == "charcoal sketch"
+    assert run.jobs.order_by("row_index").first().prompt == "a zodiac card, glass, Aries, fire element, charcoal sketch"
+
+
 def test_generate_form_shows_errors_next_to_the_field(client, creator, template):
     url = reverse("generation:template-detail", args=[template.slug])
     response = client.post(url, {"theme": "x", "steps": "0", "seed_policy": "random"})
