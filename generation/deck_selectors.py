@@ -228,3 +228,10 @@ def comparison_columns(*, comparison: DeckComparison) -> list[ComparisonColumn]:
         )
         for position, run in enumerate(runs)
     ]
+
+
+def slot_takes_chosen(*, slot: DeckSlot, job_ids: list[int]) -> list[GenerationJob]:
+    """The card's finished takes among ``job_ids`` (or its first ones when none are named), in take order:
+    one query for any number of takes."""
+    takes = takes_in_order().filter(slot=slot, result_image__isnull=False)
+    return list(takes.filter(pk__in=job_ids) if job_ids else takes)

@@ -12,12 +12,12 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from albums.models import Album
 from albums.selectors import album_neighbours
 from albums.views import url_for_ids
-from generation.deck_selectors import TakeRow, deck_card_rows
+from generation.deck_selectors import DROPPED, TakeRow, deck_card_rows, slot_takes_chosen
 from generation.models import BatchGenerationRun, DeckSlot, GenerationJob
 from generation.services.decks import TAKES_MAX, run_complete, slot_pick, slot_vary, slots_takes_add
 from imagineer import permissions as perms
@@ -62,12 +62,14 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
     image_url = url_for_ids("albums:album-image", album.pk)
     pick_url = _url_for_index("generation:deck-pick", album.pk)
     vary_url = _url_for_index("generation:deck-vary", album.pk)
+    compare_url = _url_for_index("generation:deck-compare", album.pk)
     rows = []
     for card in cards:
         pick = card.pick_id
         takes = [
             {
                 "number": str(position),
+                "job_id": str(take.job_id),
                 "image_id": str(take.image_id or ""),
                 "thumb": thumbnail_url(take.image_id) if take.image_id else "",
                 "picked": take.image_id is not None and take.image_id == pick,
@@ -89,8 +91,10 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
                 "pick_href": image_url(pick) if pick else "",
                 "pick_url": pick_url(card.index),
                 "vary_url": vary_url(card.index),
+                "compare_url": compare_url(card.index),
                 "takes": takes,
                 "has_images": any(take["thumb"] for take in takes),
+                "comparable": sum(1 for take in takes if take["thumb"]) >= COMPARE_MIN,
             }
         )
     run = BatchGenerationRun.objects.filter(album=album).order_by("-created_at", "-id").first()
@@ -203,6 +207,96 @@ def deck_pick(request: SignedInRequest, album_pk: int, index: int) -> HttpRespon
     if target.startswith("/") and not target.startswith("//"):
         return redirect(target)
     return _back(album, slot.index)
+
+
+COMPARE_MIN, COMPARE_MAX = 2, 6
+
+
+def _loras_text(stack: list[dict]) -> str:
+    return ", ".join(f"{entry.get('name')} {entry.get('weight')}" for entry in stack or []) or "none"
+
+
+def _recipe_rows(takes: list[GenerationJob], numbers: dict[int, int]) -> list[dict]:
+    """One row per recipe field, each value per take; ``differs`` marks the fields the takes disagree on."""
+    fields = [
+        ("Seed", lambda job: str(job.seed)),
+        ("Denoising strength", lambda job: f"{job.strength:g}" if job.strength is not None else "text to image"),
+        (
+            "Varied from",
+            lambda job: (
+                f"take #{numbers[job.init_image_id]}"
+                if job.init_image_id in numbers
+                else ("another image" if job.init_image_id else "—")
+            ),
+        ),
+        ("Steps", lambda job: str(job.steps)),
+        ("Guidance", lambda job: f"{job.guidance_scale:g}"),
+        ("LoRA weights", lambda job: _loras_text(job.lora_stack)),
+        ("Prompt", lambda job: job.prompt),
+    ]
+    rows = []
+    for label, value_of in fields:
+        values = [value_of(job) for job in takes]
+        rows.append({"label": label, "values": values, "differs": len(set(values)) > 1})
+    return rows
+
+
+@require_safe
+@role_required()
+def deck_compare(request: SignedInRequest, album_pk: int, index: int) -> HttpResponse:
+    """Two to six takes of one card side by side, large, with the recipe fields that differ marked;
+    ``take`` (job ids, repeated) chooses them, none: the card's first six finished takes.
+    Four queries whatever the number of takes."""
+    album = get_object_or_404(perms.albums_visible(request.user), pk=album_pk)
+    slot = get_object_or_404(DeckSlot, album=album, index=index)
+    asked = request.GET.getlist("take")
+    ids = {int(value) for value in asked if value.isdigit()}
+    takes = slot_takes_chosen(slot=slot, job_ids=sorted(ids))
+    error = ""
+    if len(ids) != len(asked) or (ids and len(takes) != len(ids)):
+        error = f"take: choose finished takes of {slot.title}; some of those asked for are not."
+    else:
+        takes = takes if ids else takes[:COMPARE_MAX]
+        if not COMPARE_MIN <= len(takes) <= COMPARE_MAX:
+            error = f"take: compare {COMPARE_MIN} to {COMPARE_MAX} finished takes; {len(takes)} chosen."
+    # Takes are numbered as on the deck page (every take of the card, in order).
+    order = slot.takes.exclude(DROPPED).order_by("created_at", "id").values_list("id", "result_image_id")
+    by_job, by_image = {}, {}
+    for position, (job_id, image_id) in enumerate(order, start=1):
+        by_job[job_id] = position
+        if image_id is not None:
+            by_image[image_id] = position
+    pick_id = slot.pick_id or next(iter(by_image), None)
+    if error:
+        takes = []
+    thumbnail_url = url_for_ids("albums:image-thumbnail")
+    return render(
+        request,
+        "generation/deck_compare.html",
+        {
+            "album": album,
+            "slot": slot,
+            "number": slot.index + 1,
+            "error": error,
+            "takes": [
+                {
+                    "number": by_job.get(job.pk, ""),
+                    "image_id": job.result_image_id,
+                    "thumb": thumbnail_url(job.result_image_id),
+                    "picked": job.result_image_id == pick_id,
+                    "nsfw": bool(job.result_image and job.result_image.is_nsfw),
+                }
+                for job in takes
+                if job.result_image_id is not None
+            ],
+            "recipe": _recipe_rows(takes, by_image) if takes else [],
+            "can_change": perms.can_change_deck(request.user, album),
+            "pick_url": reverse("generation:deck-pick", args=[album.pk, slot.index]),
+            "here": request.get_full_path(),
+            "back": f"{reverse('albums:album-detail', args=[album.pk])}#card-{slot.index + 1}",
+        },
+        status=400 if error else 200,
+    )
 
 
 @require_POST
