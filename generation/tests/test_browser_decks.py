@@ -81,6 +81,21 @@ def test_a_zodiac_deck_card_by_card(page, live_server, celery_worker, engine, se
     variation = GenerationJob.objects.filter(slot__album=album, slot__index=0, strength=0.5).get()
     assert DeckSlot.objects.get(album=album, index=0).pick_id == variation.result_image_id
 
+    # Take #2 and its variation side by side: the strength and source rows are marked; pick by key.
+    page.get_by_label("Compare take 2", exact=True).check()
+    page.get_by_label("Compare take 5", exact=True).check()
+    card.get_by_role("button", name="Compare takes side by side").click()
+    expect(page.locator(".compare .take img")).to_have_count(2)
+    expect(page.locator(".recipe-compare tr.differs")).to_contain_text(["Denoising strength", "Varied from"])
+    shot(page, "deck-compare")
+    page.locator(".compare").focus()
+    page.keyboard.press("1")
+    expect(page.locator(".compare .take.picked")).to_contain_text("Take #2")
+    page.locator(".compare").focus()
+    page.keyboard.press("2")
+    expect(page.locator(".compare .take.picked")).to_contain_text("Take #5")
+    assert DeckSlot.objects.get(album=album, index=0).pick_id == variation.result_image_id
+
     # Compare two LoRA weights on the first 3 rows; pick a cell of each column into the deck.
     page.goto(f"{base}/templates/zodiac/")
     page.get_by_role("link", name="Compare variants of this deck").click()
