@@ -25,6 +25,7 @@ urlpatterns = [
     path("decks/<int:album_pk>/takes", views_decks.deck_takes_add, name="deck-takes"),
     path("decks/<int:album_pk>/cards/<int:index>/vary", views_decks.deck_vary, name="deck-vary"),
     path("decks/<int:album_pk>/cards/<int:index>/pick", views_decks.deck_pick, name="deck-pick"),
+    path("decks/<int:album_pk>/cards/<int:index>", views_decks.deck_card, name="deck-card"),
     path("decks/<int:album_pk>/cards/<int:index>/compare", views_decks.deck_compare, name="deck-compare"),
     path("generate/", views.generate, name="generate"),
     path("generate/import", views_import.generate_import, name="generate-import"),

@@ -6,9 +6,10 @@ Thin: look up and authorize (imagineer.permissions), call one service, redirect 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,12 +18,15 @@ from django.views.decorators.http import require_POST, require_safe
 from albums.models import Album
 from albums.selectors import album_neighbours
 from albums.views import url_for_ids
-from generation.deck_selectors import DROPPED, TakeRow, deck_card_rows, slot_takes_chosen
+from generation.deck_selectors import DROPPED, CardRow, TakeRow, deck_card_rows, slot_takes_chosen
 from generation.models import BatchGenerationRun, DeckSlot, GenerationJob
 from generation.services.decks import TAKES_MAX, run_complete, slot_pick, slot_vary, slots_takes_add
 from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
 from imagineer.permissions import GENERATE, SignedInRequest, role_required
+
+
+COMPARE_MIN, COMPARE_MAX = 2, 6
 
 
 def _url_for_index(name: str, album_pk: int) -> Callable[[int], str]:
@@ -50,19 +54,14 @@ def _take_status(take: TakeRow) -> str:
     return take.status
 
 
-def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
-    """The album page of a deck: picks in slot order, each card's takes beside it.
-
-    54 cards x 3 takes is 160-odd takes: rows are read as plain values, every URL is built
-    once per route, the CSRF token once per page, and numbers are formatted here rather than
-    localized tag by tag (bench/deck_page.py measures it).
-    """
-    cards = deck_card_rows(album_id=album.pk)
+def _deck_rows(album: Album, cards: list[CardRow]) -> list[dict[str, Any]]:
+    """The cards as the template needs them; every URL builder made once for all cards."""
     thumbnail_url = url_for_ids("albums:image-thumbnail")
     image_url = url_for_ids("albums:album-image", album.pk)
     pick_url = _url_for_index("generation:deck-pick", album.pk)
     vary_url = _url_for_index("generation:deck-vary", album.pk)
     compare_url = _url_for_index("generation:deck-compare", album.pk)
+    card_url = _url_for_index("generation:deck-card", album.pk)
     rows = []
     for card in cards:
         pick = card.pick_id
@@ -92,11 +91,35 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
                 "pick_url": pick_url(card.index),
                 "vary_url": vary_url(card.index),
                 "compare_url": compare_url(card.index),
+                "card_url": card_url(card.index),
                 "takes": takes,
                 "has_images": any(take["thumb"] for take in takes),
                 "comparable": sum(1 for take in takes if take["thumb"]) >= COMPARE_MIN,
             }
         )
+    return rows
+
+
+def _card_context(request: HttpRequest, album: Album) -> dict[str, Any]:
+    """What a card needs besides itself (the page and a card's live refresh share it)."""
+    return {
+        "can_change": perms.can_change_deck(request.user, album),
+        "csrf": get_token(request),
+        "takes_url": reverse("generation:deck-takes", args=[album.pk]),
+        "takes_max": str(TAKES_MAX),
+    }
+
+
+def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
+    """The album page of a deck: picks in slot order, each card's takes beside it.
+
+    54 cards x 3 takes is 160-odd takes: rows are read as plain values, every URL is built
+    once per route, the CSRF token once per page, and numbers are formatted here rather than
+    localized tag by tag (bench/deck_page.py measures it). A card with takes in progress
+    refreshes itself (``deck_card``), not the page.
+    """
+    cards = deck_card_rows(album_id=album.pk)
+    rows = _deck_rows(album, cards)
     run = BatchGenerationRun.objects.filter(album=album).order_by("-created_at", "-id").first()
     newer, older = album_neighbours(album=album, albums=perms.albums_visible(request.user))
     return render(
@@ -109,14 +132,27 @@ def deck_page(request: HttpRequest, album: Album) -> HttpResponse:
             "made": sum(1 for row in rows if row["pick_thumb"]),
             "pending": sum(card.pending for card in cards),
             "missing": run is not None and run.total_items < len(cards),
-            "can_change": perms.can_change_deck(request.user, album),
             "can_label": perms.can_label_album(request.user, album),
-            "csrf": get_token(request),
-            "takes_url": reverse("generation:deck-takes", args=[album.pk]),
-            "takes_max": str(TAKES_MAX),
             "newer": newer,
             "older": older,
+            **_card_context(request, album),
         },
+    )
+
+
+@require_safe
+@role_required()
+def deck_card(request: SignedInRequest, album_pk: int, index: int) -> HttpResponse:
+    """One card of the deck page, for its live refresh while its takes are made: three queries
+    whatever the number of takes."""
+    album = get_object_or_404(perms.albums_visible(request.user), pk=album_pk)
+    cards = deck_card_rows(album_id=album.pk, index=index)
+    if not cards:
+        raise Http404(f"The deck has no card {index + 1}.")
+    return render(
+        request,
+        "generation/_deck_card.html",
+        {"album": album, "row": _deck_rows(album, cards)[0], **_card_context(request, album)},
     )
 
 
@@ -207,9 +243,6 @@ def deck_pick(request: SignedInRequest, album_pk: int, index: int) -> HttpRespon
     if target.startswith("/") and not target.startswith("//"):
         return redirect(target)
     return _back(album, slot.index)
-
-
-COMPARE_MIN, COMPARE_MAX = 2, 6
 
 
 def _loras_text(stack: list[dict]) -> str:

@@ -400,6 +400,8 @@ TABLE = [
         "/decks/{album}/cards/0/pick",
         (ANON_PAGE, 403, 302, 403, 302),
     ),
+    # A card's live refresh reads as the deck page does.
+    C("decks/<int:album_pk>/cards/<int:index>", "GET", "/decks/{album}/cards/0", (ANON_PAGE, *SIGNED_IN)),
     # Anyone who sees the deck may compare a card's takes; the fixture's card has fewer than two
     # finished takes, which the page says (400) to everyone alike.
     C(

@@ -1,4 +1,5 @@
-"""A card's takes side by side: choosing 2-6, the recipe fields that differ marked, picking from there."""
+"""A card's takes side by side (choosing 2-6, the recipe fields that differ marked, picking from
+there), and a card refreshing itself while its takes are made."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.urls import reverse
 
 from generation.models import DeckSlot, GenerationJob
 from generation.tests.decks_support import deck_build
-from imagineer.tests.factories import UserFactory
+from imagineer.tests.factories import ImageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +99,42 @@ def test_viewers_compare_without_pick_buttons_and_queries_do_not_grow_with_takes
     assert len(two) == len(six), [query["sql"] for query in six]
     client.logout()
     assert client.get(_compare(album), {"take": ids[:2]}).status_code == 302
+
+
+def test_a_card_with_takes_in_progress_refreshes_itself_in_constant_queries(client):
+    owner = UserFactory(role="creator")
+    client.force_login(owner)
+    album = deck_build(slots=3, takes=2, owner=owner)
+    card_url = reverse("generation:deck-card", args=[album.pk, 1])
+    page = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert "hx-get" not in page.split('id="card-1"')[1].split("</li>\n  <li")[0]
+    making = GenerationJob.objects.filter(slot__album=album, slot__index=1).first()
+    making.pk, making.result_image, making.status, making.seed = None, None, GenerationJob.Status.RUNNING, 77
+    making.save()
+    page = client.get(reverse("albums:album-detail", args=[album.pk])).content.decode()
+    assert f'hx-get="{card_url}" hx-trigger="every 3s"' in page and "data-refresh" not in page
+
+    with CaptureQueriesContext(connection) as few:
+        running = client.get(card_url).content.decode()
+    assert running.count("data-take>") == 3 and "running 0/2" in running and 'hx-get="' in running
+    assert running.lstrip().startswith('<li class="deck-card" id="card-2"')
+    done = GenerationJob.Status.SUCCEEDED
+    GenerationJob.objects.filter(pk=making.pk).update(status=done, result_image=ImageFactory.create(width=64, height=64))
+    for seed in range(4):
+        GenerationJob.objects.create(
+            slot=making.slot,
+            album=album,
+            prompt="a card",
+            width=64,
+            height=64,
+            steps=2,
+            guidance_scale=7,
+            seed=seed,
+            status=done,
+            result_image=ImageFactory.create(width=64, height=64),
+        )
+    with CaptureQueriesContext(connection) as many:
+        body = client.get(card_url).content.decode()
+    assert body.count("data-take>") == 7 and "seed 77" in body and "hx-get" not in body
+    assert len(few) == len(many), [query["sql"] for query in many]
+    assert client.get(reverse("generation:deck-card", args=[album.pk, 9])).status_code == 404

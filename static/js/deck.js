@@ -1,13 +1,17 @@
-// Deck page: keyboard between cards and takes, 1-9 picks a take; reload while takes are being made.
+// Deck page: keyboard between cards and takes, 1-9 picks a take. A card whose takes are being made
+// refreshes itself (htmx, every few seconds), unless the person is working in it.
 (function () {
   "use strict";
-  var cards = Array.prototype.slice.call(document.querySelectorAll("[data-card]"));
+  function allCards() {
+    return Array.prototype.slice.call(document.querySelectorAll("[data-card]"));
+  }
   function current() {
     var active = document.activeElement;
     return active ? active.closest("[data-card]") : null;
   }
   document.addEventListener("keydown", function (event) {
     if (event.target.matches("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    var cards = allCards();
     var card = current() || cards[0];
     if (!card) return;
     var index = cards.indexOf(card);
@@ -25,12 +29,21 @@
       if (button) { button.click(); event.preventDefault(); }
     }
   });
-  var deck = document.querySelector("[data-refresh]");
-  if (deck) {
-    window.setTimeout(function () {
-      if (!document.querySelector("details[open]") && !document.activeElement.matches("input, select")) {
-        window.location.reload();
-      }
-    }, Number(deck.dataset.refresh) * 1000);
-  }
+  // Leave a card alone while its form is open, a take is ticked or a field in it has focus.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var card = event.target.closest ? event.target.closest("[data-card]") : null;
+    if (!card) return;
+    var busy = card.querySelector("details[open], input:checked") ||
+      (card.contains(document.activeElement) && document.activeElement.matches("input, select, textarea, button"));
+    if (busy) event.preventDefault();
+  });
+  // A refreshed card keeps the keyboard focus it had.
+  var refocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    refocus = document.activeElement === event.target ? event.target.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (refocus && document.getElementById(refocus)) document.getElementById(refocus).focus();
+    refocus = null;
+  });
 })();
