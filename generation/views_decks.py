@@ -25,7 +25,6 @@ from imagineer import permissions as perms
 from imagineer.errors import ApplicationError
 from imagineer.permissions import GENERATE, SignedInRequest, role_required
 
-
 COMPARE_MIN, COMPARE_MAX = 2, 6
 
 

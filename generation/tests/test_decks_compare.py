@@ -119,7 +119,9 @@ def test_a_card_with_takes_in_progress_refreshes_itself_in_constant_queries(clie
     assert running.count("data-take>") == 3 and "running 0/2" in running and 'hx-get="' in running
     assert running.lstrip().startswith('<li class="deck-card" id="card-2"')
     done = GenerationJob.Status.SUCCEEDED
-    GenerationJob.objects.filter(pk=making.pk).update(status=done, result_image=ImageFactory.create(width=64, height=64))
+    GenerationJob.objects.filter(pk=making.pk).update(
+        status=done, result_image=ImageFactory.create(width=64, height=64)
+    )
     for seed in range(4):
         GenerationJob.objects.create(
             slot=making.slot,
