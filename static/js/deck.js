@@ -37,6 +37,15 @@
       (card.contains(document.activeElement) && document.activeElement.matches("input, select, textarea, button"));
     if (busy) event.preventDefault();
   });
+  // The comparison board still reloads whole while its variants are made.
+  var board = document.querySelector("[data-refresh]");
+  if (board) {
+    window.setTimeout(function () {
+      if (!document.querySelector("details[open]") && !document.activeElement.matches("input, select")) {
+        window.location.reload();
+      }
+    }, Number(board.dataset.refresh) * 1000);
+  }
   // A refreshed card keeps the keyboard focus it had.
   var refocus = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
