@@ -376,6 +376,19 @@ TABLE = [
         (ANON_PAGE, 403, 302, 403, 302),
         data={"design": "{design}"},
     ),
+    C("cards/templates/<int:template_pk>/guide", "GET", "/cards/templates/{template}/guide", (ANON_PAGE, *SIGNED_IN)),
+    C(
+        "cards/templates/<int:template_pk>/guide",
+        "POST",
+        "/cards/templates/{template}/guide",
+        (ANON_PAGE, 403, 400, 403, 400),  # no kind chosen
+    ),
+    C(
+        "cards/templates/<int:template_pk>/guide/images",
+        "POST",
+        "/cards/templates/{template}/guide/images",
+        (ANON_PAGE, 403, 400, 403, 400),  # no guide that takes images yet
+    ),
     C("cards/jobs/<int:pk>/", "GET", "/cards/jobs/{finishing}/", (ANON_PAGE, *SIGNED_IN)),
     C("cards/jobs/<int:pk>/progress", "GET", "/cards/jobs/{finishing}/progress", (ANON_PAGE, *SIGNED_IN)),
     C("cards/jobs/<int:pk>/cancel", "POST", "/cards/jobs/{finishing}/cancel", (ANON_PAGE, 403, 302, 403, 302)),

@@ -4,38 +4,16 @@ in, set by the template's owner or a curator), layout image uploads, and the pre
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image as PILImage
 
 from albums.services.files import media_path
 from cards.models import LayoutGuide, LayoutGuideImage
+from cards.tests.guides_support import ROWS, bomb_png, png
 from imagineer.tests.factories import BatchTemplateFactory
 
 pytestmark = pytest.mark.django_db
-
-ROWS = [
-    {"value": "Ace", "suit": "Spades", "layout": "big"},
-    {"value": "7", "suit": "Hearts", "layout": "small"},
-]
-
-
-def png(size: tuple[int, int] = (32, 48), colour: str = "red") -> bytes:
-    buffer = io.BytesIO()
-    PILImage.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def bomb_png(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
 
 
 @pytest.fixture
@@ -46,7 +24,12 @@ def owner_client(api_as):
 @pytest.fixture
 def template(owner_client):
     return BatchTemplateFactory.create(
-        created_by=owner_client.user, columns=["value", "suit", "layout"], csv_data=ROWS, width=64, height=96
+        created_by=owner_client.user,
+        columns=["value", "suit", "layout"],
+        csv_data=ROWS,
+        prompt_template="{value} of {suit}",
+        width=64,
+        height=96,
     )
 
 
