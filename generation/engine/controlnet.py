@@ -16,7 +16,6 @@ import hashlib
 import json
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,7 @@ from typing import Any
 
 import torch
 
-from generation.engine.prompt_syntax import WeightedChunk
-from generation.engine.runtime import BatchSettings, Engine, EngineError, GeneratedImage
-from generation.engine.schedulers import DEFAULT_SCHEDULER
+from generation.engine.runtime import BatchSettings, Engine, EngineError, GeneratedImage, PipePart
 
 
 @dataclass(frozen=True)
@@ -122,64 +119,29 @@ def controlnet_generate(
 
     if not 0 <= control.start < control.end <= 1:
         raise ValueError(f"ControlNet start {control.start} must be below its end {control.end}, both in [0, 1]")
-    engine.load()
-    if engine.torch_threads:
-        torch.set_num_threads(engine.torch_threads)
-    engine.apply_loras(batch.loras)
-    engine._scheduler_set(batch.scheduler or DEFAULT_SCHEDULER)
+    engine.prepare(batch)
     # Built after the scheduler switch: from_pipe takes the pipeline's current components.
     pipe = StableDiffusionControlNetPipeline.from_pipe(engine.pipe, controlnet=controlnet.model)
     pipe.set_progress_bar_config(disable=True)
-    size = batch_size or engine.batch_size(batch.width, batch.height)
-    # Encoded exactly as Engine.generate does (A1111 attention weights, 75-token chunks, the
-    # negative padded to the positive's chunk count), so a prompt means the same in both.
-    encoded: list[tuple[list[WeightedChunk], list[WeightedChunk]]] = []
-    empty = [WeightedChunk((), ())]
-    for request in requests:
-        positive, negative = engine.prompt_chunks(request.prompt), engine.prompt_chunks(request.negative_prompt)
-        count = max(len(positive), len(negative))
-        encoded.append((positive + empty * (count - len(positive)), negative + empty * (count - len(negative))))
-    groups: dict[int, list[int]] = {}
-    for index, (positive, _negative) in enumerate(encoded):
-        groups.setdefault(len(positive), []).append(index)
-    results: list[GeneratedImage | None] = [None] * len(requests)
-    for chunk_count, indices in groups.items():
-        for start in range(0, len(indices), size):
-            part = indices[start : start + size]
-            started = time.perf_counter()
-            prompt_embeds = torch.cat([engine._encode(encoded[i][0]) for i in part])
-            negative_embeds = torch.cat([engine._encode(encoded[i][1]) for i in part])
-            generators = [torch.Generator("cpu").manual_seed(int(requests[i].seed)) for i in part]
-            images = [requests[i].control_image.convert("RGB").resize((batch.width, batch.height)) for i in part]
 
-            def callback(pipe: Any, step: int, timestep: Any, kwargs: dict, part: list[int] = part) -> dict:
-                if on_step is not None:
-                    on_step(step + 1, batch.steps, part)
-                return kwargs
+    def call(part: PipePart) -> Sequence[Any]:
+        images = [requests[i].control_image.convert("RGB").resize((batch.width, batch.height)) for i in part.indices]
+        return pipe(
+            prompt_embeds=part.prompt_embeds,
+            negative_prompt_embeds=part.negative_prompt_embeds,
+            image=images,
+            width=batch.width,
+            height=batch.height,
+            num_inference_steps=batch.steps,
+            guidance_scale=batch.guidance_scale,
+            controlnet_conditioning_scale=control.scale,
+            control_guidance_start=control.start,
+            control_guidance_end=control.end,
+            generator=part.generators,
+            callback_on_step_end=part.callback,
+        ).images
 
-            output = pipe(
-                prompt_embeds=prompt_embeds,
-                negative_prompt_embeds=negative_embeds,
-                image=images,
-                width=batch.width,
-                height=batch.height,
-                num_inference_steps=batch.steps,
-                guidance_scale=batch.guidance_scale,
-                controlnet_conditioning_scale=control.scale,
-                control_guidance_start=control.start,
-                control_guidance_end=control.end,
-                generator=generators,
-                callback_on_step_end=callback,
-            )
-            seconds = (time.perf_counter() - started) / len(part)
-            for offset, index in enumerate(part):
-                results[index] = GeneratedImage(
-                    image=output.images[offset],
-                    seconds=seconds,
-                    prompt_chunks=chunk_count,
-                    timings={"batch_size": len(part), "seconds_per_image": round(seconds, 4)},
-                )
-    return results  # type: ignore[return-value]
+    return engine.batched(requests, batch, call, steps=batch.steps, on_step=on_step, batch_size=batch_size)
 
 
 def controlnet_infotext(controlnet: LoadedControlNet, control: ControlSettings, *, resize_mode: str) -> str:

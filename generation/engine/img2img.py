@@ -11,16 +11,13 @@ Knows nothing of Django: the worker hands in PIL images and gets PIL images back
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from generation.engine.prompt_syntax import WeightedChunk
-from generation.engine.runtime import BatchSettings, Engine, GeneratedImage
-from generation.engine.schedulers import DEFAULT_SCHEDULER
+from generation.engine.runtime import BatchSettings, Engine, GeneratedImage, PipePart
 
 
 @dataclass(frozen=True)
@@ -66,62 +63,28 @@ def img2img_generate(
     steps_run = denoising_steps(batch.steps, strength)
     if steps_run < 1:
         raise ValueError(f"strength {strength} at {batch.steps} steps leaves no denoising step")
-    engine.load()
-    if engine.torch_threads:
-        torch.set_num_threads(engine.torch_threads)
-    engine.apply_loras(batch.loras)
-    engine._scheduler_set(batch.scheduler or DEFAULT_SCHEDULER)
+    engine.prepare(batch)
     # Built after the scheduler switch: from_pipe takes the pipeline's current components.
     pipe = img2img_pipeline(engine)
-    size = batch_size or engine.batch_size(batch.width, batch.height)
-    # Encoded exactly as Engine.generate does (A1111 attention weights, 75-token chunks, the
-    # negative padded to the positive's chunk count), so a prompt means the same in both.
-    encoded: list[tuple[list[WeightedChunk], list[WeightedChunk]]] = []
-    empty = [WeightedChunk((), ())]
-    for request in requests:
-        positive, negative = engine.prompt_chunks(request.prompt), engine.prompt_chunks(request.negative_prompt)
-        count = max(len(positive), len(negative))
-        encoded.append((positive + empty * (count - len(positive)), negative + empty * (count - len(negative))))
-    groups: dict[int, list[int]] = {}
-    for index, (positive, _negative) in enumerate(encoded):
-        groups.setdefault(len(positive), []).append(index)
-    results: list[GeneratedImage | None] = [None] * len(requests)
-    for chunk_count, indices in groups.items():
-        for start in range(0, len(indices), size):
-            part = indices[start : start + size]
-            started = time.perf_counter()
-            prompt_embeds = torch.cat([engine._encode(encoded[i][0]) for i in part])
-            negative_embeds = torch.cat([engine._encode(encoded[i][1]) for i in part])
-            generators = [torch.Generator("cpu").manual_seed(int(requests[i].seed)) for i in part]
-            images = [
-                requests[i].init_image.convert("RGB").resize((batch.width, batch.height))
-                if requests[i].init_image.size != (batch.width, batch.height)
-                else requests[i].init_image.convert("RGB")
-                for i in part
-            ]
 
-            def callback(pipe: Any, step: int, timestep: Any, kwargs: dict, part: list[int] = part) -> dict:
-                if on_step is not None:
-                    on_step(step + 1, steps_run, part)
-                return kwargs
+    def call(part: PipePart) -> Sequence[Any]:
+        images = [_fitted(requests[i].init_image, batch.width, batch.height) for i in part.indices]
+        return pipe(
+            prompt_embeds=part.prompt_embeds,
+            negative_prompt_embeds=part.negative_prompt_embeds,
+            image=images,
+            strength=strength,
+            num_inference_steps=batch.steps,
+            guidance_scale=batch.guidance_scale,
+            generator=part.generators,
+            callback_on_step_end=part.callback,
+            output_type=output_type,
+        ).images
 
-            output = pipe(
-                prompt_embeds=prompt_embeds,
-                negative_prompt_embeds=negative_embeds,
-                image=images,
-                strength=strength,
-                num_inference_steps=batch.steps,
-                guidance_scale=batch.guidance_scale,
-                generator=generators,
-                callback_on_step_end=callback,
-                output_type=output_type,
-            )
-            seconds = (time.perf_counter() - started) / len(part)
-            for offset, index in enumerate(part):
-                results[index] = GeneratedImage(
-                    image=output.images[offset],
-                    seconds=seconds,
-                    prompt_chunks=chunk_count,
-                    timings={"batch_size": len(part), "seconds_per_image": round(seconds, 4)},
-                )
-    return results  # type: ignore[return-value]
+    return engine.batched(requests, batch, call, steps=steps_run, on_step=on_step, batch_size=batch_size)
+
+
+def _fitted(image: Any, width: int, height: int) -> Any:
+    """The init image in RGB at the batch's size (resized only when it differs)."""
+    rgb = image.convert("RGB")
+    return rgb if rgb.size == (width, height) else rgb.resize((width, height))

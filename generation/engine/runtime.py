@@ -345,6 +345,73 @@ class Engine:
 
     # --- generation -------------------------------------------------------------------------
 
+    def prepare(self, batch: BatchSettings) -> None:
+        """Load, and set the LoRA stack and scheduler ``batch`` asks for (before building a from_pipe)."""
+        self.load()
+        if self.torch_threads:
+            # OpenMP's thread count is per calling thread: the engine may have been loaded by another one.
+            torch.set_num_threads(self.torch_threads)
+        self.apply_loras(batch.loras)
+        self._scheduler_set(batch.scheduler or DEFAULT_SCHEDULER)
+
+    def batched(
+        self,
+        requests: Sequence[Any],
+        batch: BatchSettings,
+        call: Callable[[PipePart], Sequence[Any]],
+        *,
+        steps: int,
+        on_step: Callable[[int, int, Sequence[int]], None] | None = None,
+        batch_size: int | None = None,
+    ) -> list[GeneratedImage]:
+        """The one batching loop of every pipeline (text-to-image, img2img, ControlNet).
+
+        ``requests`` have ``prompt``, ``negative_prompt`` and ``seed``. Prompts are encoded as
+        A1111 does (attention weights, 75-token chunks, the negative padded to the positive's
+        chunk count) and batched only with prompts of the same chunk count; each request gets
+        its own CPU generator, so an image is the same batched or alone. ``call`` runs the
+        pipeline on one part and returns its images; ``on_step(step, steps, indices)`` may raise
+        GenerationCancelled."""
+        size = batch_size or self.batch_size(batch.width, batch.height)
+        empty = [WeightedChunk((), ())]
+        encoded = []
+        for request in requests:
+            positive, negative = self.prompt_chunks(request.prompt), self.prompt_chunks(request.negative_prompt)
+            count = max(len(positive), len(negative))
+            encoded.append((positive + empty * (count - len(positive)), negative + empty * (count - len(negative))))
+        groups: dict[int, list[int]] = {}
+        for index, (positive, _negative) in enumerate(encoded):
+            groups.setdefault(len(positive), []).append(index)
+        results: list[GeneratedImage | None] = [None] * len(requests)
+        for chunk_count, indices in groups.items():
+            for start in range(0, len(indices), size):
+                part = indices[start : start + size]
+                started = time.perf_counter()
+
+                def callback(pipe: Any, step: int, timestep: Any, kwargs: dict, part: list[int] = part) -> dict:
+                    if on_step is not None:
+                        on_step(step + 1, steps, part)
+                    return kwargs
+
+                images = call(
+                    PipePart(
+                        indices=part,
+                        prompt_embeds=torch.cat([self._encode(encoded[i][0]) for i in part]),
+                        negative_prompt_embeds=torch.cat([self._encode(encoded[i][1]) for i in part]),
+                        generators=[torch.Generator("cpu").manual_seed(int(requests[i].seed)) for i in part],
+                        callback=callback,
+                    )
+                )
+                seconds = (time.perf_counter() - started) / len(part)
+                for offset, index in enumerate(part):
+                    results[index] = GeneratedImage(
+                        image=images[offset],
+                        seconds=seconds,
+                        prompt_chunks=chunk_count,
+                        timings={"batch_size": len(part), "seconds_per_image": round(seconds, 4)},
+                    )
+        return results  # type: ignore[return-value]
+
     @torch.inference_mode()
     def generate(
         self,
@@ -355,56 +422,33 @@ class Engine:
         batch_size: int | None = None,
     ) -> list[GeneratedImage]:
         """Images for ``requests`` (same order). ``on_step(step, steps, indices)`` may raise GenerationCancelled."""
-        self.load()
-        if self.torch_threads:
-            # OpenMP's thread count is per calling thread: the engine may have been loaded by another one.
-            torch.set_num_threads(self.torch_threads)
-        self.apply_loras(batch.loras)
-        self._scheduler_set(batch.scheduler or DEFAULT_SCHEDULER)
-        size = batch_size or self.batch_size(batch.width, batch.height)
-        encoded = []
-        for request in requests:
-            positive, negative = self.prompt_chunks(request.prompt), self.prompt_chunks(request.negative_prompt)
-            count = max(len(positive), len(negative))
-            empty = [WeightedChunk((), ())]
-            encoded.append((positive + empty * (count - len(positive)), negative + empty * (count - len(negative))))
-        groups: dict[int, list[int]] = {}
-        for index, (positive, _negative) in enumerate(encoded):
-            groups.setdefault(len(positive), []).append(index)
-        results: list[GeneratedImage | None] = [None] * len(requests)
-        for chunk_count, indices in groups.items():
-            for start in range(0, len(indices), size):
-                part = indices[start : start + size]
-                started = time.perf_counter()
-                prompt_embeds = torch.cat([self._encode(encoded[i][0]) for i in part])
-                negative_embeds = torch.cat([self._encode(encoded[i][1]) for i in part])
-                generators = [torch.Generator("cpu").manual_seed(int(requests[i].seed)) for i in part]
+        self.prepare(batch)
 
-                def callback(pipe, step, timestep, kwargs, part=part):
-                    if on_step is not None:
-                        on_step(step + 1, batch.steps, part)
-                    return kwargs
+        def call(part: PipePart) -> Sequence[Any]:
+            return self.pipe(
+                prompt_embeds=part.prompt_embeds,
+                negative_prompt_embeds=part.negative_prompt_embeds,
+                width=batch.width,
+                height=batch.height,
+                num_inference_steps=batch.steps,
+                guidance_scale=batch.guidance_scale,
+                generator=part.generators,
+                callback_on_step_end=part.callback,
+                output_type="pil",
+            ).images
 
-                output = self.pipe(
-                    prompt_embeds=prompt_embeds,
-                    negative_prompt_embeds=negative_embeds,
-                    width=batch.width,
-                    height=batch.height,
-                    num_inference_steps=batch.steps,
-                    guidance_scale=batch.guidance_scale,
-                    generator=generators,
-                    callback_on_step_end=callback,
-                    output_type="pil",
-                )
-                seconds = (time.perf_counter() - started) / len(part)
-                for offset, index in enumerate(part):
-                    results[index] = GeneratedImage(
-                        image=output.images[offset],
-                        seconds=seconds,
-                        prompt_chunks=chunk_count,
-                        timings={"batch_size": len(part), "seconds_per_image": round(seconds, 4)},
-                    )
-        return results  # type: ignore[return-value]
+        return self.batched(requests, batch, call, steps=batch.steps, on_step=on_step, batch_size=batch_size)
+
+
+@dataclass(frozen=True)
+class PipePart:
+    """One pipeline call's share of a batch: which requests, their embeddings and generators."""
+
+    indices: list[int]
+    prompt_embeds: Any  # torch.Tensor
+    negative_prompt_embeds: Any
+    generators: list[Any]
+    callback: Callable[..., dict]
 
 
 @dataclass(frozen=True)
