@@ -424,6 +424,8 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "generation.models.GenerationJob.Status",
         "RunStatusEnum": "generation.models.BatchGenerationRun.Status",
         "TrainingStatusEnum": "training.models.TrainingRun.Status",
+        # A design's index and title fonts share one choice set.
+        "CardFontEnum": "cards.render.fonts.FONT_CHOICES",
     },
 }
 
