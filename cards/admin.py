@@ -7,10 +7,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from cards.models import CardDesign, FinishedCard, LayoutGuide, LayoutGuideImage
+from cards.models import CardDesign, FinishedCard, FinishingJob, LayoutGuide, LayoutGuideImage
 from cards.services.designs import EDITABLE_FIELDS, design_copy, design_fingerprint, design_validate
 from cards.services.guides import GUIDE_FIELDS, layout_guide_validate
 from cards.services.jobs import design_refinish
+from imagineer.admin import CuratorModelAdmin
 from imagineer.errors import ApplicationError, form_add_application_error
 
 
@@ -149,6 +150,45 @@ class FinishedCardAdmin(admin.ModelAdmin):
     list_filter = ["side"]
     search_fields = ["album__name", "design__name", "title"]
     list_select_related = ["album", "design"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FinishingJob)
+class FinishingJobAdmin(CuratorModelAdmin):
+    """Finishing is started from the pages, API or ``manage.py finish_deck``; the admin watches it."""
+
+    list_display = [
+        "id",
+        "album",
+        "design",
+        "status",
+        "stage",
+        "progress_done",
+        "progress_total",
+        "attempts",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "stage"]
+    search_fields = ["album__name", "design__name", "created_by__username"]
+    list_select_related = ["album", "design", "created_by"]
+    readonly_fields = [*(field.name for field in FinishingJob._meta.fields), "files"]
+
+    @admin.display(description="Files")
+    def files(self, job: FinishingJob) -> str:
+        """The exports a finished job wrote (name: media path), and the cards it could not finish."""
+        result = job.result or {}
+        lines = [f"{name}: {path}" for name, path in sorted((result.get("files") or {}).items())]
+        if result.get("missing"):
+            lines.append(f"missing picks: {len(result['missing'])}")
+        if result.get("failed"):
+            lines.append(f"failed cards: {len(result['failed'])}")
+        return "\n".join(lines) or "-"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

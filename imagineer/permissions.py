@@ -94,6 +94,7 @@ VIEW_MODELS = [
     ("labeling", "label"),
     ("labeling", "labelingjob"),
     ("training", "trainingrun"),
+    ("cards", "finishingjob"),
 ]
 # Creators add these and change/delete their own (ownership via ``created_by``, see can_edit).
 CREATOR_MODELS = [

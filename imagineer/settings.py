@@ -246,6 +246,14 @@ IMAGINEER_SD15_CONFIG_DIR = BASE_DIR / "data" / "sd15-config"
 IMAGINEER_CONTROLNET = _env_str("IMAGINEER_CONTROLNET")
 if IMAGINEER_CONTROLNET and not Path(IMAGINEER_CONTROLNET).expanduser().exists():
     raise ImproperlyConfigured(f"IMAGINEER_CONTROLNET names {IMAGINEER_CONTROLNET!r}, which does not exist.")
+if IMAGINEER_CONTROLNET and not Path(IMAGINEER_CONTROLNET).expanduser().is_dir():
+    # diffusers reads a single-file ControlNet only with its config from the model hub, which we
+    # never reach at run time; a diffusers folder carries its config.
+    raise ImproperlyConfigured(
+        f"IMAGINEER_CONTROLNET names the file {IMAGINEER_CONTROLNET!r}; name a diffusers ControlNet folder "
+        "(config.json + diffusion_pytorch_model.safetensors) instead. Convert a single file once with "
+        "ControlNetModel.from_single_file(..., config=<that model's diffusers config>).save_pretrained(folder)."
+    )
 IMAGINEER_DEVICE = _env_choice("IMAGINEER_DEVICE", "auto", {"auto", "cuda", "mps", "cpu"})
 IMAGINEER_DTYPE = _env_choice("IMAGINEER_DTYPE", "auto", {"auto", "fp16", "bf16", "fp32"})
 # Images per pipeline call; 0 = auto (from free GPU memory on CUDA, 4 elsewhere).
@@ -424,6 +432,8 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "generation.models.GenerationJob.Status",
         "RunStatusEnum": "generation.models.BatchGenerationRun.Status",
         "TrainingStatusEnum": "training.models.TrainingRun.Status",
+        # A design's index and title fonts share one choice set.
+        "CardFontEnum": "cards.render.fonts.FONT_CHOICES",
     },
 }
 

@@ -325,6 +325,28 @@ TABLE = [
         "/api/cards/designs/{design}/preview.png",
         (ANON_API, *SIGNED_IN),
     ),
+    # A template's layout guide: read by everyone signed in, set by the template's owner or a curator.
+    C("api/cards/guides/<int:template_pk>", "GET", "/api/cards/guides/{template}", (ANON_API, *SIGNED_IN)),
+    C(
+        "api/cards/guides/<int:template_pk>",
+        "PUT",
+        "/api/cards/guides/{template}",
+        (ANON_API, 403, 200, 403, 200),
+        data={"kind": "none"},
+    ),
+    C(
+        "api/cards/guides/<int:template_pk>/images",
+        "POST",
+        "/api/cards/guides/{template}/images",
+        (ANON_API, 403, 400, 403, 400),  # no file
+    ),
+    # The world's template has no guide.
+    C(
+        "api/cards/guides/<int:template_pk>/preview.png",
+        "GET",
+        "/api/cards/guides/{template}/preview.png",
+        (ANON_API, 404, 404, 404, 404),
+    ),
     C("api/cards/finishing", "GET", "/api/cards/finishing", (ANON_API, *SIGNED_IN)),
     C(
         "api/cards/finishing",
@@ -353,6 +375,19 @@ TABLE = [
         "/cards/albums/{album}/",
         (ANON_PAGE, 403, 302, 403, 302),
         data={"design": "{design}"},
+    ),
+    C("cards/templates/<int:template_pk>/guide", "GET", "/cards/templates/{template}/guide", (ANON_PAGE, *SIGNED_IN)),
+    C(
+        "cards/templates/<int:template_pk>/guide",
+        "POST",
+        "/cards/templates/{template}/guide",
+        (ANON_PAGE, 403, 400, 403, 400),  # no kind chosen
+    ),
+    C(
+        "cards/templates/<int:template_pk>/guide/images",
+        "POST",
+        "/cards/templates/{template}/guide/images",
+        (ANON_PAGE, 403, 400, 403, 400),  # no guide that takes images yet
     ),
     C("cards/jobs/<int:pk>/", "GET", "/cards/jobs/{finishing}/", (ANON_PAGE, *SIGNED_IN)),
     C("cards/jobs/<int:pk>/progress", "GET", "/cards/jobs/{finishing}/progress", (ANON_PAGE, *SIGNED_IN)),

@@ -249,7 +249,9 @@ def test_every_post_form_in_the_templates_carries_a_csrf_token():
     missing = []
     for template in sorted((ROOT / "templates").rglob("*.html")):
         for match in form.finditer(template.read_text()):
-            if "csrf_token" not in match.group(1):
+            # {% csrf_token %}, or the hidden input it renders with the token a view looked up once
+            # (the deck page renders hundreds of forms).
+            if "csrf_token" not in match.group(1) and 'name="csrfmiddlewaretoken" value="{{' not in match.group(1):
                 missing.append(f"{template.relative_to(ROOT)}: {match.group(0)[:80]}")
     assert missing == []
 

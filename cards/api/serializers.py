@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cards.models import (
@@ -11,9 +12,12 @@ from cards.models import (
     HIRES_SCALE_MIN,
     CardDesign,
     FinishingJob,
+    LayoutGuide,
+    LayoutGuideImage,
 )
 from cards.services.designs import EDITABLE_FIELDS
 from cards.services.finishing import EXPORT_FILES
+from cards.services.guides import GUIDE_FIELDS
 from imagineer.api_common import JOB_STATE_FIELDS, JobStateSerializer
 
 
@@ -135,3 +139,59 @@ class FinishingRequestSerializer(serializers.Serializer):
     )
     hires_scale = serializers.FloatField(default=2.0, min_value=HIRES_SCALE_MIN, max_value=HIRES_SCALE_MAX)
     hires_denoise = serializers.FloatField(default=0.3, min_value=HIRES_DENOISE_MIN, max_value=HIRES_DENOISE_MAX)
+
+
+GUIDE_NONE = "none"
+
+
+class LayoutGuideImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LayoutGuideImage
+        fields = ["name", "width", "height", "created_at"]
+        read_only_fields = fields
+
+
+class LayoutGuideSerializer(serializers.ModelSerializer):
+    """A template's layout guide; ``kind`` "none" when generation is not steered."""
+
+    kind = serializers.ChoiceField(choices=[GUIDE_NONE, *LayoutGuide.Kind.values])
+    template = serializers.IntegerField(source="template_id", read_only=True)
+    images = serializers.SerializerMethodField(help_text="The uploaded layout images (by name).")
+    preview_url = serializers.SerializerMethodField(help_text="PNG of the guide of one row; add ?index=N (from 1).")
+
+    class Meta:
+        model = LayoutGuide
+        fields = ["template", *GUIDE_FIELDS, "images", "preview_url", "updated_at"]
+        read_only_fields = ["template", "images", "preview_url", "updated_at"]
+
+    @extend_schema_field(LayoutGuideImageSerializer(many=True))
+    def get_images(self, guide: LayoutGuide) -> list[dict]:
+        if not guide.pk:
+            return []
+        return list(LayoutGuideImageSerializer(guide.images.all(), many=True).data)
+
+    def get_preview_url(self, guide: LayoutGuide) -> str | None:
+        from rest_framework.reverse import reverse
+
+        if not guide.pk:
+            return None
+        return reverse(
+            "cards-api:guide-preview", kwargs={"template_pk": guide.template_id}, request=self.context.get("request")
+        )
+
+
+class LayoutGuideWriteSerializer(serializers.ModelSerializer):
+    """Types and ranges checked here (strength 0.05-1, scale 0-2, start/end 0-1); columns, rows
+    and images by ``cards.services.guides``. Fields left out keep their values."""
+
+    kind = serializers.ChoiceField(choices=[GUIDE_NONE, *LayoutGuide.Kind.values])
+
+    class Meta:
+        model = LayoutGuide
+        fields = list(GUIDE_FIELDS)
+        extra_kwargs = {name: {"required": False} for name in GUIDE_FIELDS if name != "kind"}
+
+
+class LayoutGuideImageUploadSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="Rows name the image by this (kind 'column').")
+    file = serializers.FileField(help_text="PNG, JPEG or WebP; decoded and checked before it is kept.")

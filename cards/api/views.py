@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -22,10 +23,15 @@ from cards.api.serializers import (
     DesignCopySerializer,
     FinishingJobSerializer,
     FinishingRequestSerializer,
+    LayoutGuideImageSerializer,
+    LayoutGuideImageUploadSerializer,
+    LayoutGuideSerializer,
+    LayoutGuideWriteSerializer,
 )
-from cards.models import FinishingJob
+from cards.models import FinishingJob, LayoutGuide
 from cards.selectors import designs_visible, finishing_file_response, finishing_jobs_visible
 from cards.services.designs import design_copy, design_create
+from cards.services.guides import guide_preview_png, layout_guide_clear, layout_guide_image_add, layout_guide_save
 from cards.services.jobs import design_change, finishing_cancel, finishing_start
 from cards.services.preview import design_preview_png
 from generation.models import BatchTemplate
@@ -225,3 +231,78 @@ class FinishingFileView(APIView):
     def get(self, request: Request, pk: int, name: str) -> FileResponse:
         job = get_object_or_404(finishing_jobs_visible(request.user), pk=pk)
         return finishing_file_response(job, name)
+
+
+def _template(pk: int) -> BatchTemplate:
+    # Templates are shared recipes: every signed-in user reads them, so their guides too.
+    return get_object_or_404(BatchTemplate, pk=pk)
+
+
+def _guide_or_none(template: BatchTemplate) -> LayoutGuide:
+    """The template's guide, or an unsaved one of kind "none" to show that there is none."""
+    return LayoutGuide.objects.filter(template=template).first() or LayoutGuide(template=template, kind="none")
+
+
+class GuideDetailView(APIView):
+    required_permission = GENERATE
+
+    @extend_schema(
+        summary="A template's layout guide (kind 'none' when there is none)", responses=LayoutGuideSerializer
+    )
+    def get(self, request: Request, template_pk: int) -> Response:
+        guide = _guide_or_none(_template(template_pk))
+        return Response(LayoutGuideSerializer(guide, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Set a template's layout guide: none, playing cards, one image for all rows, or an image per row "
+        "named by a column; steering by img2img (strength) or ControlNet (scale, start, end)",
+        request=LayoutGuideWriteSerializer,
+        responses=LayoutGuideSerializer,
+    )
+    def put(self, request: Request, template_pk: int) -> Response:
+        template = _template_editable(request, _template(template_pk).pk)
+        serializer = LayoutGuideWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if data["kind"] == "none":
+            layout_guide_clear(template=template)
+        else:
+            layout_guide_save(template=template, **data)
+        return Response(LayoutGuideSerializer(_guide_or_none(template), context={"request": request}).data)
+
+
+class GuideImageUploadView(APIView):
+    required_permission = GENERATE
+    # JSON too, so a body without a file is told which field is missing rather than a 415.
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        summary="Upload a layout image (replaces one of the same name); undecodable files and bombs are refused",
+        request={"multipart/form-data": LayoutGuideImageUploadSerializer},
+        responses={201: LayoutGuideImageSerializer},
+    )
+    def post(self, request: Request, template_pk: int) -> Response:
+        template = _template_editable(request, _template(template_pk).pk)
+        serializer = LayoutGuideImageUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        guide = LayoutGuide.objects.filter(template=template).first()
+        if guide is None or guide.kind == LayoutGuide.Kind.PLAYING_CARDS:
+            raise field_error("kind", "Set the guide's kind to 'image' or 'column' before uploading layout images.")
+        record = layout_guide_image_add(
+            guide=guide, name=serializer.validated_data["name"], upload=serializer.validated_data["file"]
+        )
+        return Response(LayoutGuideImageSerializer(record).data, status=201)
+
+
+class GuidePreviewView(APIView):
+    @extend_schema(
+        summary="The guide of one template row at the generation size (PNG)",
+        parameters=[OpenApiParameter("index", int, description="The template row, from 1.")],
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, template_pk: int) -> HttpResponse:
+        guide = get_object_or_404(LayoutGuide.objects.select_related("template"), template_id=template_pk)
+        data = guide_preview_png(guide=guide, index=_int_param(request, "index", 1) or 1)
+        response = HttpResponse(data, content_type="image/png")
+        response["Cache-Control"] = "private, max-age=0, must-revalidate"
+        return response

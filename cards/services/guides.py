@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
@@ -100,6 +101,23 @@ def layout_guide_save(*, template: BatchTemplate, **fields: Any) -> LayoutGuide:
 
 
 @transaction.atomic
+def layout_guide_clear(*, template: BatchTemplate) -> None:
+    """No guide for this template: generation is plain text-to-image again. The guide's images
+    go with it (their files once the deletion has committed)."""
+    guide = LayoutGuide.objects.filter(template=template).first()
+    if guide is None:
+        return
+    names = [str(record.file.name) for record in guide.images.all() if record.file]
+    guide.delete()
+    transaction.on_commit(lambda: _unlink(names))
+
+
+def _unlink(names: list[str]) -> None:
+    for name in names:
+        media_path(name).unlink(missing_ok=True)
+
+
+@transaction.atomic
 def layout_guide_image_add(*, guide: LayoutGuide, name: str, upload: IO[bytes] | bytes) -> LayoutGuideImage:
     """Store an uploaded layout image under a name, refusing undecodable files and bombs."""
     name = (name or "").strip()
@@ -107,7 +125,8 @@ def layout_guide_image_add(*, guide: LayoutGuide, name: str, upload: IO[bytes] |
         raise field_error("name", "Name the layout image (rows refer to it by this name).")
     data = upload if isinstance(upload, bytes) else upload.read()
     try:
-        image = image_open_checked(io.BytesIO(data))
+        # The same pixel limit as album uploads and scrapes: a layout image is no bigger a risk.
+        image = image_open_checked(io.BytesIO(data), max_pixels=settings.IMAGINEER_SCRAPE_MAX_PIXELS)
     except ImageInputError as exc:
         raise field_error("file", f"The layout image could not be used: {exc}") from None
     record = LayoutGuideImage.objects.filter(guide=guide, name=name).first() or LayoutGuideImage(guide=guide, name=name)
@@ -133,3 +152,13 @@ def guide_image_for_row(*, guide: LayoutGuide, row_index: int, size: tuple[int, 
         raise ApplicationError(f"Row {row_index + 1} has no layout image; upload one.")
     with image_open_checked(media_path(record.file.name)) as image:
         return fit_cover(image.convert("RGB"), size)
+
+
+def guide_preview_png(*, guide: LayoutGuide, index: int) -> bytes:
+    """The guide of template row ``index`` (from 1) as a PNG at the generation size."""
+    rows = len(guide.template.csv_data)
+    if not 1 <= index <= rows:
+        raise field_error("index", f"Choose a row from 1 to {rows}." if rows else "The template has no rows.")
+    buffer = io.BytesIO()
+    guide_image_for_row(guide=guide, row_index=index - 1).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -55,8 +55,6 @@ class LoadedControlNet:
 
 
 def _weights_file(path: Path) -> Path:
-    if path.is_file():
-        return path
     for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"):
         if (path / name).is_file():
             return path / name
@@ -72,24 +70,21 @@ def _sha256(path: Path) -> str:
 
 
 def controlnet_load(path: Path, *, device: str, dtype: torch.dtype) -> LoadedControlNet:
-    """A ControlNet from a local diffusers folder, or a single ``.safetensors`` file (offline)."""
+    """A ControlNet from a local diffusers folder (offline: the folder carries its config).
+
+    A single file is refused: diffusers reads one only with its config from the model hub."""
     from diffusers import ControlNetModel
 
     path = Path(path)
-    if not path.exists():
-        raise EngineError(f"The ControlNet {path} does not exist (IMAGINEER_CONTROLNET).")
+    if not path.is_dir():
+        raise EngineError(f"The ControlNet {path} is not a diffusers ControlNet folder (IMAGINEER_CONTROLNET).")
     weights = _weights_file(path)
     try:
-        if path.is_dir():
-            model = ControlNetModel.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
-        else:
-            model = ControlNetModel.from_single_file(path, torch_dtype=dtype, local_files_only=True)
+        model = ControlNetModel.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise EngineError(f"Could not load the ControlNet {path}: {exc}") from exc
     model.to(device)
-    return LoadedControlNet(
-        model=model, path=path, name=path.stem if path.is_file() else path.name, sha256=_sha256(weights)
-    )
+    return LoadedControlNet(model=model, path=path, name=path.name, sha256=_sha256(weights))
 
 
 _loaded: dict[int, LoadedControlNet] = {}

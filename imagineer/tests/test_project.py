@@ -26,6 +26,8 @@ def test_system_check_is_clean():
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("IMAGINEER_DEVICE", "tpu"),
         ("DATABASE_URL", "notadb://x"),
+        ("IMAGINEER_CONTROLNET", "/nonexistent/controlnet"),
+        ("IMAGINEER_CONTROLNET", __file__),  # a single file: only a diffusers folder is read offline
     ],
 )
 def test_bad_environment_value_fails_at_start_naming_the_variable(variable, value):
