@@ -158,6 +158,9 @@ class LayoutGuideSerializer(serializers.ModelSerializer):
     template = serializers.IntegerField(source="template_id", read_only=True)
     images = serializers.SerializerMethodField(help_text="The uploaded layout images (by name).")
     preview_url = serializers.SerializerMethodField(help_text="PNG of the guide of one row; add ?index=N (from 1).")
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the guide was last saved; null while there is none."
+    )
 
     class Meta:
         model = LayoutGuide
